@@ -1,0 +1,670 @@
+//! A cluster of real server processes on loopback: N members of one binary
+//! (`cairn` or real `etcd`; both take etcd's flags), each with its own data dir
+//! and log file in one temporary directory, plus the fault injection tests need
+//! (SIGKILL, SIGTERM, SIGSTOP/SIGCONT, restart).
+//!
+//! Every process is killed when the [`Cluster`] is dropped, also on panic, and
+//! each child asks the kernel to SIGKILL it if the harness process dies first.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::client::Client;
+use crate::error::{HarnessError, Result};
+use crate::health::{probe_health, HealthProbe};
+use crate::ports::free_ports;
+
+/// How long [`Cluster::start`] and [`Cluster::restart`] wait for `/health`.
+pub const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
+/// How long [`Cluster::stop`] waits after SIGTERM before it sends SIGKILL.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
+/// Set this variable to keep a cluster's directory (data and logs) after the test.
+pub const KEEP_DIR_ENV: &str = "CAIRN_KEEP_CLUSTER_DIR";
+
+/// What cluster to start.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Server binary (`cairn` or `etcd`).
+    pub binary: PathBuf,
+    /// Number of members.
+    pub size: usize,
+    /// Member `i` is named `<name_prefix><i>`.
+    pub name_prefix: String,
+    /// Flags appended to every member's command line (e.g. `--snapshot-count 100`).
+    pub extra_args: Vec<String>,
+    /// `--initial-cluster-token`.
+    pub token: String,
+}
+
+impl ClusterSpec {
+    /// `size` members of `binary` named `m0, m1, ...`, no extra flags.
+    pub fn new(binary: impl Into<PathBuf>, size: usize) -> ClusterSpec {
+        ClusterSpec {
+            binary: binary.into(),
+            size,
+            name_prefix: "m".to_string(),
+            extra_args: Vec::new(),
+            token: "cairn-test-cluster".to_string(),
+        }
+    }
+
+    /// Sets the member name prefix.
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> ClusterSpec {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// Appends flags to every member's command line.
+    pub fn extra_args<I, S>(mut self, args: I) -> ClusterSpec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets `--initial-cluster-token`.
+    pub fn token(mut self, token: impl Into<String>) -> ClusterSpec {
+        self.token = token.into();
+        self
+    }
+}
+
+/// One member: its identity, files and (when running) its process.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+    starts: u32,
+}
+
+/// A running (or partly running) cluster. See the module comment.
+#[derive(Debug)]
+pub struct Cluster {
+    spec: ClusterSpec,
+    members: Vec<Member>,
+    dir: Option<TempDir>,
+    dir_path: PathBuf,
+}
+
+impl Cluster {
+    /// Starts every member and waits until each answers `/health` with
+    /// `"health":"true"` (up to [`HEALTH_DEADLINE`]).
+    pub async fn start(spec: ClusterSpec) -> Result<Cluster> {
+        let mut cluster = Cluster::launch(spec)?;
+        cluster.wait_all_healthy(HEALTH_DEADLINE).await?;
+        Ok(cluster)
+    }
+
+    /// Creates the directory, picks ports and spawns every member without waiting.
+    pub fn launch(spec: ClusterSpec) -> Result<Cluster> {
+        if spec.size == 0 {
+            return Err(HarnessError::Other("a cluster needs at least one member".into()));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-cluster-")
+            .tempdir()
+            .map_err(|e| HarnessError::io("creating the cluster's temporary directory", e))?;
+        let dir_path = dir.path().to_path_buf();
+        let ports = free_ports(spec.size * 2)?;
+        let members = (0..spec.size)
+            .map(|i| {
+                let name = format!("{}{i}", spec.name_prefix);
+                Member {
+                    data_dir: dir_path.join(format!("{name}.data")),
+                    log_path: dir_path.join(format!("{name}.log")),
+                    name,
+                    client_port: ports[2 * i],
+                    peer_port: ports[2 * i + 1],
+                    child: None,
+                    paused: false,
+                    starts: 0,
+                }
+            })
+            .collect();
+        let mut cluster = Cluster {
+            spec,
+            members,
+            dir: Some(dir),
+            dir_path,
+        };
+        for i in 0..cluster.members.len() {
+            cluster.start_member(i)?;
+        }
+        Ok(cluster)
+    }
+
+    /// The spec this cluster was started from.
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the cluster has no members (never true for a started cluster).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The temporary directory holding data dirs and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    fn member(&self, i: usize) -> Result<&Member> {
+        self.members.get(i).ok_or(HarnessError::Member {
+            index: i,
+            problem: format!("no such member (cluster has {})", self.members.len()),
+        })
+    }
+
+    fn member_mut(&mut self, i: usize) -> Result<&mut Member> {
+        let len = self.members.len();
+        self.members.get_mut(i).ok_or(HarnessError::Member {
+            index: i,
+            problem: format!("no such member (cluster has {len})"),
+        })
+    }
+
+    /// Member names, in index order.
+    pub fn member_names(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Name of member `i`. Panics if `i` is out of range.
+    pub fn name(&self, i: usize) -> &str {
+        &self.members[i].name
+    }
+
+    /// `http://127.0.0.1:<client port>` of member `i`. Panics if out of range.
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.members[i].client_port)
+    }
+
+    /// Every member's client URL, in index order.
+    pub fn endpoints(&self) -> Vec<String> {
+        (0..self.members.len()).map(|i| self.endpoint(i)).collect()
+    }
+
+    /// Every member's client URL, comma-joined (for `--endpoints`).
+    pub fn client_endpoints(&self) -> String {
+        self.endpoints().join(",")
+    }
+
+    /// Client port of member `i`. Panics if out of range.
+    pub fn client_port(&self, i: usize) -> u16 {
+        self.members[i].client_port
+    }
+
+    /// Peer port of member `i`. Panics if out of range.
+    pub fn peer_port(&self, i: usize) -> u16 {
+        self.members[i].peer_port
+    }
+
+    /// `--data-dir` of member `i`. Panics if out of range.
+    pub fn data_dir(&self, i: usize) -> &Path {
+        &self.members[i].data_dir
+    }
+
+    /// Log file (stdout + stderr, appended across restarts) of member `i`.
+    pub fn log_path(&self, i: usize) -> &Path {
+        &self.members[i].log_path
+    }
+
+    /// The whole log of member `i` (lossy UTF-8; empty if unreadable).
+    pub fn read_log(&self, i: usize) -> String {
+        std::fs::read(self.log_path(i))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of member `i`'s log.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        tail(&self.read_log(i), lines)
+    }
+
+    /// `--initial-cluster` value: `m0=http://127.0.0.1:P0,...`.
+    pub fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The full command line (without the binary) member `i` is started with.
+    ///
+    /// A restart uses the same flags: etcd (and cairn) ignore the
+    /// `--initial-cluster*` flags once the data dir exists.
+    pub fn member_args(&self, i: usize) -> Vec<String> {
+        let m = &self.members[i];
+        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let mut args = vec![
+            "--name".to_string(),
+            m.name.clone(),
+            "--data-dir".to_string(),
+            m.data_dir.display().to_string(),
+            "--listen-client-urls".to_string(),
+            client.clone(),
+            "--advertise-client-urls".to_string(),
+            client,
+            "--listen-peer-urls".to_string(),
+            peer.clone(),
+            "--initial-advertise-peer-urls".to_string(),
+            peer,
+            "--initial-cluster".to_string(),
+            self.initial_cluster(),
+            "--initial-cluster-state".to_string(),
+            "new".to_string(),
+            "--initial-cluster-token".to_string(),
+            self.spec.token.clone(),
+        ];
+        args.extend(self.spec.extra_args.iter().cloned());
+        args
+    }
+
+    /// Whether member `i` has a process that has not been reaped.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.members.get(i).is_some_and(|m| m.child.is_some())
+    }
+
+    /// Whether member `i` is SIGSTOPped.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.members.get(i).is_some_and(|m| m.paused)
+    }
+
+    /// OS process id of member `i`, if running.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members.get(i)?.child.as_ref().map(Child::id)
+    }
+
+    /// Spawns member `i`'s process (it must not be running) without waiting.
+    pub fn start_member(&mut self, i: usize) -> Result<()> {
+        let args = self.member_args(i);
+        let binary = self.spec.binary.clone();
+        let member = self.member_mut(i)?;
+        if member.child.is_some() {
+            return Err(HarnessError::Member {
+                index: i,
+                problem: "already running".into(),
+            });
+        }
+        member.starts += 1;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.log_path)
+            .map_err(|e| HarnessError::io(format!("opening {}", member.log_path.display()), e))?;
+        let header = format!(
+            "=== cairn-harness: start #{} of {}: {} {} ===\n",
+            member.starts,
+            member.name,
+            binary.display(),
+            args.join(" ")
+        );
+        log.write_all(header.as_bytes())
+            .map_err(|e| HarnessError::io(format!("writing {}", member.log_path.display()), e))?;
+        let stderr = log
+            .try_clone()
+            .map_err(|e| HarnessError::io("duplicating the log file handle", e))?;
+        let mut command = Command::new(&binary);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr));
+        for (key, _) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("ETCD_") || key_text.starts_with("ETCDCTL_") {
+                command.env_remove(&key);
+            }
+        }
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // prctl(2), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                // Die with the harness, even when it is SIGKILLed by a test runner.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| HarnessError::io(format!("spawning {}", binary.display()), e))?;
+        member.child = Some(child);
+        member.paused = false;
+        Ok(())
+    }
+
+    /// Polls member `i`'s `/health` until `"health":"true"`, the process exits,
+    /// or `deadline` passes.
+    pub async fn wait_healthy(&mut self, i: usize, deadline: Duration) -> Result<()> {
+        let start = Instant::now();
+        let port = self.member(i)?.client_port;
+        let mut last = HealthProbe::Unreachable("not probed yet".into());
+        loop {
+            if let Some(status) = self.try_reap(i)? {
+                let m = self.member(i)?;
+                return Err(HarnessError::ExitedEarly {
+                    name: m.name.clone(),
+                    status,
+                    log: m.log_path.clone(),
+                    tail: self.log_tail(i, 40),
+                });
+            }
+            if self.member(i)?.child.is_none() {
+                return Err(HarnessError::Member {
+                    index: i,
+                    problem: "not running; cannot become healthy".into(),
+                });
+            }
+            last = probe_health(port, Duration::from_secs(3)).await;
+            if last == HealthProbe::Healthy {
+                return Ok(());
+            }
+            if start.elapsed() >= deadline {
+                let m = self.member(i)?;
+                return Err(HarnessError::NotHealthy {
+                    name: m.name.clone(),
+                    waited: start.elapsed(),
+                    last: last.to_string(),
+                    log: m.log_path.clone(),
+                    tail: self.log_tail(i, 40),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every running, unpaused member is healthy (one shared deadline).
+    pub async fn wait_all_healthy(&mut self, deadline: Duration) -> Result<()> {
+        let start = Instant::now();
+        for i in 0..self.members.len() {
+            if self.members[i].child.is_some() && !self.members[i].paused {
+                let left = deadline.saturating_sub(start.elapsed());
+                self.wait_healthy(i, left).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reaps member `i` if its process has exited; returns the exit status then.
+    fn try_reap(&mut self, i: usize) -> Result<Option<ExitStatus>> {
+        let member = self.member_mut(i)?;
+        let Some(child) = member.child.as_mut() else {
+            return Ok(None);
+        };
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                member.child = None;
+                member.paused = false;
+                Ok(Some(status))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(HarnessError::io(format!("waiting for {}", member.name), e)),
+        }
+    }
+
+    /// Waits up to `timeout` for member `i` to exit by itself; returns its exit
+    /// status, or `None` if it is still running.
+    pub async fn wait_exit(&mut self, i: usize, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.try_reap(i)? {
+                return Ok(Some(status));
+            }
+            if self.member(i)?.child.is_none() {
+                return Err(HarnessError::Member {
+                    index: i,
+                    problem: "not running".into(),
+                });
+            }
+            if start.elapsed() >= timeout {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, i: usize, signal: libc::c_int) -> Result<()> {
+        let member = self.member(i)?;
+        let Some(child) = member.child.as_ref() else {
+            return Err(HarnessError::Member {
+                index: i,
+                problem: "not running".into(),
+            });
+        };
+        let pid = libc::pid_t::try_from(child.id())
+            .map_err(|_| HarnessError::Other(format!("pid {} out of range", child.id())))?;
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own
+        // unreaped child, so it cannot have been recycled.
+        let rc = unsafe { libc::kill(pid, signal) };
+        if rc != 0 {
+            return Err(HarnessError::io(
+                format!("sending signal {signal} to {}", member.name),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs member `i` and reaps it.
+    pub fn kill(&mut self, i: usize) -> Result<()> {
+        let member = self.member_mut(i)?;
+        let Some(mut child) = member.child.take() else {
+            return Err(HarnessError::Member {
+                index: i,
+                problem: "not running".into(),
+            });
+        };
+        member.paused = false;
+        // Ignore "already exited": a zombie is reaped just below.
+        let _ = child.kill();
+        child
+            .wait()
+            .map_err(|e| HarnessError::io(format!("reaping {}", member.name), e))?;
+        Ok(())
+    }
+
+    /// SIGTERMs member `i` and waits for it to exit (SIGKILL after
+    /// [`STOP_DEADLINE`]); returns its exit status.
+    pub async fn stop(&mut self, i: usize) -> Result<ExitStatus> {
+        self.signal(i, libc::SIGTERM)?;
+        if self.member(i)?.paused {
+            self.signal(i, libc::SIGCONT)?;
+        }
+        if let Some(status) = self.wait_exit(i, STOP_DEADLINE).await? {
+            return Ok(status);
+        }
+        let member = self.member_mut(i)?;
+        let mut child = member.child.take().ok_or(HarnessError::Member {
+            index: i,
+            problem: "vanished while stopping".into(),
+        })?;
+        member.paused = false;
+        let _ = child.kill();
+        child
+            .wait()
+            .map_err(|e| HarnessError::io(format!("reaping {}", member.name), e))
+    }
+
+    /// Starts member `i` again with the same flags (and data dir) and waits
+    /// until it is healthy. A running member is stopped (SIGTERM) first.
+    pub async fn restart(&mut self, i: usize) -> Result<()> {
+        if self.is_running(i) {
+            self.stop(i).await?;
+        }
+        self.start_member(i)?;
+        self.wait_healthy(i, HEALTH_DEADLINE).await
+    }
+
+    /// SIGSTOPs member `i`.
+    pub fn pause(&mut self, i: usize) -> Result<()> {
+        self.signal(i, libc::SIGSTOP)?;
+        self.member_mut(i)?.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONTs member `i`.
+    pub fn resume(&mut self, i: usize) -> Result<()> {
+        self.signal(i, libc::SIGCONT)?;
+        self.member_mut(i)?.paused = false;
+        Ok(())
+    }
+
+    /// A gRPC client for member `i` (connect retried for up to 10 s).
+    pub async fn client(&self, i: usize) -> Result<Client> {
+        self.member(i)?;
+        Client::connect(&self.endpoint(i), Duration::from_secs(10)).await
+    }
+
+    /// `Maintenance.Status` of every running, unpaused member that answers,
+    /// as `(index, status)`.
+    pub async fn statuses(
+        &self,
+    ) -> Vec<(usize, cairn_proto::etcdserverpb::StatusResponse)> {
+        let mut out = Vec::new();
+        for i in 0..self.members.len() {
+            if !self.is_running(i) || self.is_paused(i) {
+                continue;
+            }
+            let endpoint = self.endpoint(i);
+            let Ok(mut client) =
+                Client::connect_with_timeout(&endpoint, Duration::from_secs(1), Duration::from_secs(2))
+                    .await
+            else {
+                continue;
+            };
+            if let Ok(status) = client.status().await {
+                out.push((i, status));
+            }
+        }
+        out
+    }
+
+    /// The index of the member that reports itself leader (its Status has
+    /// `leader == header.member_id`), if any running member does.
+    pub async fn find_leader(&self) -> Option<usize> {
+        self.statuses().await.into_iter().find_map(|(i, s)| {
+            let me = s.header.as_ref().map(|h| h.member_id)?;
+            (me != 0 && s.leader == me).then_some(i)
+        })
+    }
+
+    /// Polls [`Cluster::find_leader`] until a leader other than `excluding`
+    /// is found or `deadline` passes.
+    pub async fn wait_for_leader(&self, excluding: Option<usize>, deadline: Duration) -> Result<usize> {
+        let start = Instant::now();
+        loop {
+            if let Some(i) = self.find_leader().await {
+                if Some(i) != excluding {
+                    return Ok(i);
+                }
+            }
+            if start.elapsed() >= deadline {
+                return Err(HarnessError::Other(format!(
+                    "no leader{} after {:?}",
+                    excluding.map(|e| format!(" other than member {e}")).unwrap_or_default(),
+                    start.elapsed()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Member IDs by member name, and the cluster ID, as the cluster reports
+    /// them (`Cluster.MemberList` through the first reachable member).
+    pub async fn identity(&self) -> Result<ClusterIdentity> {
+        let mut last = HarnessError::Other("no running member".into());
+        for i in 0..self.members.len() {
+            if !self.is_running(i) || self.is_paused(i) {
+                continue;
+            }
+            let result = async {
+                let mut client = self.client(i).await?;
+                client.member_list().await
+            }
+            .await;
+            match result {
+                Ok(list) => {
+                    let cluster_id = list.header.as_ref().map(|h| h.cluster_id).unwrap_or(0);
+                    let member_ids = list.members.iter().map(|m| (m.name.clone(), m.id)).collect();
+                    return Ok(ClusterIdentity {
+                        cluster_id,
+                        member_ids,
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Keeps the cluster directory on disk after drop; returns its path.
+    pub fn keep_dir(&mut self) -> PathBuf {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+        self.dir_path.clone()
+    }
+}
+
+/// The IDs a cluster chose for itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    /// Cluster ID.
+    pub cluster_id: u64,
+    /// Member name → member ID.
+    pub member_ids: HashMap<String, u64>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            if let Some(mut child) = m.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            for m in &self.members {
+                let log = std::fs::read(&m.log_path)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                eprintln!(
+                    "--- cairn-harness: tail of {} ({}) ---\n{}",
+                    m.name,
+                    m.log_path.display(),
+                    tail(&log, 30)
+                );
+            }
+        }
+        if std::env::var_os(KEEP_DIR_ENV).is_some() {
+            let path = self.keep_dir();
+            eprintln!("cairn-harness: kept cluster directory {}", path.display());
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

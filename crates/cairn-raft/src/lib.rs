@@ -1,0 +1,18 @@
+//! Cairn's Raft layer: an openraft node with a durable log (redb), the MVCC store
+//! as its state machine, and a gRPC peer transport that carries the cluster ID on
+//! every message. The API layer uses [`RaftNode`] to propose writes, wait for
+//! linearizable read points, and learn status and membership.
+
+pub mod errors;
+pub mod identity;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod peer_service;
+pub mod state_machine;
+pub mod types;
+
+pub use errors::{kv_error_status, NodeError, ProposeError};
+pub use node::{MemberInfo, NodeConfig, NodeStatus, RaftNode};
+pub use peer_service::PeerService;
+pub use types::MemberId;

@@ -1,0 +1,168 @@
+//! The client half of the peer transport: openraft's `RaftNetworkV2` over the
+//! `cairnpb.Peer` gRPC service. Every message carries this cluster's ID and is
+//! refused by a member of any other cluster.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_proto::cairnpb::peer_client::PeerClient;
+use cairn_proto::cairnpb::{RaftMessage, RaftRpc};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, OptionalSend};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::types::{MemberId, PeerNode, TypeConfig, Vote};
+
+/// Largest peer message (snapshots travel in one message).
+pub const MAX_PEER_MESSAGE: usize = 2 * 1024 * 1024 * 1024 - 1;
+
+/// Shared, lazily connected gRPC channels to peers, keyed by peer URL.
+#[derive(Clone, Default)]
+pub struct PeerChannels {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl PeerChannels {
+    /// A client for the first usable peer URL of a member.
+    pub fn client(&self, urls: &[String]) -> Result<PeerClient<Channel>, String> {
+        let url = urls.first().ok_or_else(|| "member has no peer URL".to_string())?;
+        let mut map = self.channels.lock().map_err(|_| "peer channel cache poisoned".to_string())?;
+        let channel = match map.get(url) {
+            Some(c) => c.clone(),
+            None => {
+                let endpoint = Endpoint::from_shared(url.clone())
+                    .map_err(|e| format!("bad peer URL {url}: {e}"))?
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true);
+                let channel = endpoint.connect_lazy();
+                map.insert(url.clone(), channel.clone());
+                channel
+            }
+        };
+        Ok(PeerClient::new(channel)
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE))
+    }
+}
+
+/// Creates connections to peers for openraft.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    pub cluster_id: u64,
+    pub member_id: MemberId,
+    pub channels: PeerChannels,
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: MemberId, node: &PeerNode) -> PeerConnection {
+        PeerConnection {
+            cluster_id: self.cluster_id,
+            member_id: self.member_id,
+            target,
+            urls: node.peer_urls.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// One member's view of a connection to another.
+pub struct PeerConnection {
+    cluster_id: u64,
+    member_id: MemberId,
+    target: MemberId,
+    urls: Vec<String>,
+    channels: PeerChannels,
+}
+
+fn unreachable(msg: impl Into<String>) -> Unreachable<TypeConfig> {
+    Unreachable::new(&AnyError::error(msg.into()))
+}
+
+impl PeerConnection {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        rpc: RaftRpc,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
+        let payload = bincode::serialize(req)
+            .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))?;
+        let mut client = self.channels.client(&self.urls).map_err(|e| RPCError::Unreachable(unreachable(e)))?;
+        let mut request = tonic::Request::new(RaftMessage {
+            cluster_id: self.cluster_id,
+            from_member_id: self.member_id,
+            rpc: rpc as i32,
+            payload,
+        });
+        request.set_timeout(timeout);
+        let reply = client.raft(request).await.map_err(|status| {
+            let msg = format!("peer {:x} ({}): {}", self.target, self.urls.join(","), status.message());
+            RPCError::Unreachable(unreachable(msg))
+        })?;
+        bincode::deserialize(&reply.into_inner().payload)
+            .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(RaftRpc::AppendEntries, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(RaftRpc::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(RaftRpc::PreVote, &rpc, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let msg = (vote, snapshot.meta, snapshot.snapshot);
+        self.call(RaftRpc::InstallSnapshot, &msg, Duration::from_secs(600))
+            .await
+            .map_err(|e| match e {
+                RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                other => StreamingError::Unreachable(unreachable(other.to_string())),
+            })
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(RaftRpc::TransferLeader, &req, option.hard_ttl()).await
+    }
+}

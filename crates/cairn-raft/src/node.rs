@@ -1,0 +1,484 @@
+//! A running Raft member: opens the data dir, bootstraps or restarts the Raft
+//! node, and offers the operations the API layer needs — propose a write (through
+//! the leader), wait for a linearizable read point (ReadIndex), and report status
+//! and membership.
+//!
+//! Data dir layout (etcd's paths where etcd has them):
+//!   member/identity.json   member ID, cluster ID, name (written once at bootstrap)
+//!   member/wal/log.redb    the Raft log, vote and commit index
+//!   member/snap/db         the MVCC state machine
+//!   member/snap/raft.snap  the latest Raft snapshot
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_mvcc::Store;
+use cairn_proto::cairnpb::{InternalRequest, InternalResponse, ProposeRequest, ReadIndexRequest};
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::raft::ReadPolicy;
+use openraft::{Config, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{NodeError, ProposeError};
+use crate::identity;
+use crate::log_store::LogStore;
+use crate::network::{PeerChannels, PeerNetwork};
+use crate::state_machine::StateMachine;
+use crate::types::{MemberId, PeerNode, Request, TypeConfig};
+
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// Marker message a leader-to-be sends back when it is not the leader (any more).
+const NOT_LEADER: &str = "cairn: not leader";
+
+/// How a member starts; mirrors etcd's bootstrap flags.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// `--initial-cluster`: member name and its peer URLs, in flag order.
+    pub initial_cluster: Vec<(String, Vec<String>)>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `--initial-cluster-state new` (true) or `existing` (false).
+    pub initial_cluster_state_new: bool,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_ms: u64,
+    pub snapshot_count: u64,
+    /// How long a proposal or linearizable read may wait (etcd: 5 s + 2 × election timeout).
+    pub request_timeout: Duration,
+}
+
+/// What is written once when a member is created.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Identity {
+    member_id: MemberId,
+    cluster_id: u64,
+    name: String,
+    /// Members of the cluster as bootstrapped (id → raft attributes).
+    initial_members: BTreeMap<MemberId, PeerNode>,
+}
+
+/// A snapshot of what this member knows about Raft, for Status and headers.
+#[derive(Clone, Debug, Default)]
+pub struct NodeStatus {
+    pub leader: Option<MemberId>,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub is_learner: bool,
+}
+
+/// One member as the Cluster API reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: MemberId,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+struct Inner {
+    raft: Raft,
+    store: Store,
+    identity: Identity,
+    channels: PeerChannels,
+    request_timeout: Duration,
+    applied: Arc<AtomicU64>,
+}
+
+/// Handle to the running member; cheap to clone.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> NodeError {
+    NodeError::Io { path: path.display().to_string(), source }
+}
+
+fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
+    f.sync_all().map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
+    }
+    Ok(())
+}
+
+impl NodeConfig {
+    /// The bootstrap membership, with IDs derived as etcd derives them.
+    fn initial_members(&self) -> Result<BTreeMap<MemberId, PeerNode>, NodeError> {
+        let mut members = BTreeMap::new();
+        for (name, urls) in &self.initial_cluster {
+            let id = identity::member_id(urls, &self.initial_cluster_token);
+            if members.insert(id, PeerNode { name: name.clone(), peer_urls: urls.clone() }).is_some() {
+                return Err(NodeError::Config(format!(
+                    "--initial-cluster has duplicate member with peer URLs {}",
+                    urls.join(",")
+                )));
+            }
+        }
+        Ok(members)
+    }
+
+    fn new_identity(&self) -> Result<Identity, NodeError> {
+        if !self.initial_cluster_state_new {
+            return Err(NodeError::Config(
+                "--initial-cluster-state existing with an empty data dir (joining a running cluster) is not supported yet; \
+                 see COMPATIBILITY.md"
+                    .into(),
+            ));
+        }
+        let members = self.initial_members()?;
+        let (member_id, me) = members
+            .iter()
+            .find(|(_, n)| n.name == self.name)
+            .ok_or_else(|| {
+                NodeError::Config(format!(
+                    "couldn't find local name {:?} in the initial cluster configuration",
+                    self.name
+                ))
+            })?;
+        let mut mine = me.peer_urls.clone();
+        let mut advertised = self.initial_advertise_peer_urls.clone();
+        mine.sort();
+        advertised.sort();
+        if mine != advertised {
+            return Err(NodeError::Config(format!(
+                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} (peer URLs do not match)",
+                self.name,
+                me.peer_urls.join(","),
+                self.initial_advertise_peer_urls.join(",")
+            )));
+        }
+        let ids: Vec<MemberId> = members.keys().copied().collect();
+        Ok(Identity {
+            member_id: *member_id,
+            cluster_id: identity::cluster_id(&ids),
+            name: self.name.clone(),
+            initial_members: members,
+        })
+    }
+}
+
+impl RaftNode {
+    /// Opens the data dir (creating a new member if it is empty) and starts Raft.
+    pub async fn start(cfg: NodeConfig) -> Result<RaftNode, NodeError> {
+        let member_dir = cfg.data_dir.join("member");
+        let wal_dir = member_dir.join("wal");
+        let snap_dir = member_dir.join("snap");
+        let identity_path = member_dir.join("identity.json");
+        let existing = identity_path.exists();
+        if !existing && member_dir.exists() && std::fs::read_dir(&member_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+            return Err(NodeError::Config(format!(
+                "{}: data dir has member files but no identity.json; refusing to start on a damaged data dir",
+                member_dir.display()
+            )));
+        }
+        for dir in [&wal_dir, &snap_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        }
+        let identity: Identity = if existing {
+            let bytes = std::fs::read(&identity_path).map_err(|e| io_err(&identity_path, e))?;
+            serde_json::from_slice(&bytes).map_err(|e| {
+                NodeError::Config(format!("{}: corrupt member identity: {e}", identity_path.display()))
+            })?
+        } else {
+            let id = cfg.new_identity()?;
+            let bytes = serde_json::to_vec_pretty(&id).map_err(|e| NodeError::Config(e.to_string()))?;
+            write_file_durably(&identity_path, &bytes)?;
+            id
+        };
+
+        let log_path = wal_dir.join("log.redb");
+        let log_store = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+        let db_path = snap_dir.join("db");
+        let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;
+        let applied = Arc::new(AtomicU64::new(0));
+        let applied_cb = applied.clone();
+        let sm = StateMachine::new(
+            store.clone(),
+            &snap_dir,
+            Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
+        );
+        // Refuse a state machine whose applied state cannot be read.
+        sm.applied().map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
+
+        let config = Config {
+            cluster_name: "cairn".into(),
+            heartbeat_interval: cfg.heartbeat_interval_ms,
+            election_timeout_min: cfg.election_timeout_ms,
+            election_timeout_max: cfg.election_timeout_ms * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
+            max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
+            install_snapshot_timeout: 600_000,
+            send_snapshot_timeout: 600_000,
+            ..Default::default()
+        };
+        let config = Arc::new(config.validate().map_err(|e| NodeError::Config(format!("raft config: {e}")))?);
+        let channels = PeerChannels::default();
+        let network = PeerNetwork {
+            cluster_id: identity.cluster_id,
+            member_id: identity.member_id,
+            channels: channels.clone(),
+        };
+        let raft = Raft::new(identity.member_id, config, network, log_store, sm)
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+        let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        if !initialized {
+            // Every member of a new cluster proposes the same initial membership; the
+            // resulting first log entry is identical on all of them.
+            match raft.initialize(identity.initial_members.clone()).await {
+                Ok(()) => {}
+                Err(RaftError::APIError(e)) => tracing::info!("raft already initialized: {e}"),
+                Err(e) => return Err(NodeError::Raft(e.to_string())),
+            }
+        }
+
+        let node = RaftNode {
+            inner: Arc::new(Inner {
+                raft,
+                store,
+                identity,
+                channels,
+                request_timeout: cfg.request_timeout,
+                applied,
+            }),
+        };
+        node.spawn_syncer();
+        Ok(node)
+    }
+
+    /// Makes applied state durable once a second (etcd's backend batch commit), so a
+    /// restart replays little of the log.
+    fn spawn_syncer(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut synced = 0u64;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let applied = inner.applied.load(Ordering::Relaxed);
+                if applied != synced {
+                    let store = inner.store.clone();
+                    match tokio::task::spawn_blocking(move || store.sync()).await {
+                        Ok(Ok(())) => synced = applied,
+                        Ok(Err(e)) => tracing::error!("state machine sync failed: {e}"),
+                        Err(e) => tracing::error!("state machine sync task failed: {e}"),
+                    }
+                }
+            }
+        });
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn member_id(&self) -> MemberId {
+        self.inner.identity.member_id
+    }
+    pub fn cluster_id(&self) -> u64 {
+        self.inner.identity.cluster_id
+    }
+    pub fn name(&self) -> &str {
+        &self.inner.identity.name
+    }
+
+    /// Current Raft status of this member.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        NodeStatus {
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            commit_index: m.committed.as_ref().map(|l| l.index).unwrap_or(0),
+            applied_index: m.last_applied.as_ref().map(|l| l.index).unwrap_or(0),
+            is_learner: m.state == ServerState::Learner,
+        }
+    }
+
+    /// The members of the cluster as this member knows them, sorted by ID.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<MemberId> = membership.voter_ids().collect();
+        let published = self.inner.store.members();
+        let mut out: Vec<MemberInfo> = membership
+            .nodes()
+            .map(|(id, node)| {
+                let attrs = published.iter().find(|p| p.member_id == *id);
+                MemberInfo {
+                    id: *id,
+                    // etcd shows an empty name until the member has published itself.
+                    name: attrs.map(|a| a.name.clone()).unwrap_or_default(),
+                    peer_urls: node.peer_urls.clone(),
+                    client_urls: attrs.map(|a| a.client_urls.clone()).unwrap_or_default(),
+                    is_learner: !voters.contains(id),
+                }
+            })
+            .collect();
+        out.sort_by_key(|m| m.id);
+        out
+    }
+
+    /// Proposes a write and returns its result once applied; goes through the
+    /// leader when this member is a follower.
+    pub async fn propose(&self, req: InternalRequest) -> Result<InternalResponse, ProposeError> {
+        let deadline = Instant::now() + self.inner.request_timeout;
+        loop {
+            let leader_known = match self.inner.raft.client_write(Request(req.clone())).await {
+                Ok(r) => return Ok(r.data.0),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
+                    Some(node) if f.leader_id != Some(self.member_id()) => {
+                        match self.forward(&node, req.clone(), deadline).await {
+                            Ok(resp) => return Ok(resp),
+                            Err(Retry::Again) => true,
+                            Err(Retry::Fail(e)) => return Err(e),
+                        }
+                    }
+                    _ => false,
+                },
+                Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                    return Err(ProposeError::LeaderChanged)
+                }
+                Err(RaftError::APIError(e)) => {
+                    return Err(ProposeError::Remote(tonic::Code::Unavailable, format!("etcdserver: {e}")))
+                }
+                Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
+            };
+            if Instant::now() >= deadline {
+                return Err(if leader_known { ProposeError::Timeout } else { ProposeError::NoLeader });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Leader side of a forwarded proposal: propose here or say we are not the leader.
+    pub(crate) async fn propose_local(&self, req: InternalRequest) -> Result<InternalResponse, ProposeError> {
+        match self.inner.raft.client_write(Request(req)).await {
+            Ok(r) => Ok(r.data.0),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => Err(ProposeError::LeaderChanged),
+            Err(RaftError::APIError(e)) => {
+                Err(ProposeError::Remote(tonic::Code::Unavailable, format!("etcdserver: {e}")))
+            }
+            Err(RaftError::Fatal(_)) => Err(ProposeError::Stopped),
+        }
+    }
+
+    async fn forward(&self, leader: &PeerNode, req: InternalRequest, deadline: Instant) -> Result<InternalResponse, Retry> {
+        let mut client = self.inner.channels.client(&leader.peer_urls).map_err(|_| Retry::Again)?;
+        let mut request = tonic::Request::new(ProposeRequest { cluster_id: self.cluster_id(), request: Some(req) });
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        match client.propose(request).await {
+            Ok(resp) => resp.into_inner().response.ok_or_else(|| {
+                Retry::Fail(ProposeError::Remote(tonic::Code::Internal, "empty response from leader".into()))
+            }),
+            Err(status) => Err(classify_forward_error(status)),
+        }
+    }
+
+    /// On the leader: confirm leadership with a quorum and return the read index.
+    pub(crate) async fn leader_read_index(&self) -> Result<u64, ProposeError> {
+        match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(read) => Ok(read.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
+                Err(ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()))
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => Err(ProposeError::Timeout),
+            Err(RaftError::Fatal(_)) => Err(ProposeError::Stopped),
+        }
+    }
+
+    /// Waits until this member has applied everything committed before the call
+    /// (ReadIndex through the leader). After it returns, a local read is linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        let deadline = Instant::now() + self.inner.request_timeout;
+        loop {
+            let leader_known = match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => match f.leader_node {
+                    Some(node) if f.leader_id != Some(self.member_id()) => {
+                        match self.remote_read_index(&node, deadline).await {
+                            Ok(index) => {
+                                let wait = deadline.saturating_duration_since(Instant::now());
+                                return self
+                                    .inner
+                                    .raft
+                                    .wait(Some(wait))
+                                    .applied_index_at_least(Some(index), "read index")
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|_| ProposeError::Timeout);
+                            }
+                            Err(Retry::Again) => true,
+                            Err(Retry::Fail(e)) => return Err(e),
+                        }
+                    }
+                    _ => false,
+                },
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => true,
+                Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
+            };
+            if Instant::now() >= deadline {
+                return Err(if leader_known { ProposeError::Timeout } else { ProposeError::NoLeader });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
+        let mut client = self.inner.channels.client(&leader.peer_urls).map_err(|_| Retry::Again)?;
+        let mut request = tonic::Request::new(ReadIndexRequest { cluster_id: self.cluster_id() });
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        match client.read_index(request).await {
+            Ok(resp) => Ok(resp.into_inner().read_index),
+            Err(status) => Err(classify_forward_error(status)),
+        }
+    }
+
+    /// Stops Raft and makes the state machine durable.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!("raft shutdown: {e}");
+        }
+        if let Err(e) = self.inner.store.sync() {
+            tracing::error!("state machine sync at shutdown failed: {e}");
+        }
+    }
+}
+
+enum Retry {
+    /// Nothing was proposed; try again (leader changed or unreachable).
+    Again,
+    Fail(ProposeError),
+}
+
+fn classify_forward_error(status: tonic::Status) -> Retry {
+    let msg = status.message();
+    if msg == NOT_LEADER || msg.contains("tcp connect error") || msg.contains("Connection refused") {
+        return Retry::Again;
+    }
+    if status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:") {
+        // The request may or may not have reached the leader: the outcome is unknown.
+        return Retry::Fail(ProposeError::Timeout);
+    }
+    Retry::Fail(ProposeError::Remote(status.code(), msg.to_string()))
+}

@@ -1,0 +1,225 @@
+//! openraft's `RaftStateMachine` over the MVCC store. Committed entries are applied
+//! in batches (one store transaction per batch, not fsynced); the store is made
+//! durable periodically and always before a Raft snapshot is taken, so the Raft
+//! log is only ever purged up to a durably applied index (etcd's consistent-index
+//! pattern). The latest Raft snapshot is kept in `<data-dir>/member/snap/raft.snap`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store};
+use cairn_proto::cairnpb::internal_response::Response as Resp;
+use cairn_proto::cairnpb::InternalResponse;
+use futures::{Stream, TryStreamExt};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::errors::kv_error_status;
+use crate::types::{LogId, Membership, Response, SnapshotMeta, TypeConfig};
+
+type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+
+/// What the state machine records next to the data, in the same transaction.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AppliedState {
+    pub last_applied: Option<LogId>,
+    pub membership: Membership,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+/// The state machine handed to openraft. Cheap to clone.
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Store,
+    snapshot_path: PathBuf,
+    /// Serializes apply, snapshot building and snapshot installation.
+    lock: Arc<Mutex<()>>,
+    /// Called after every applied batch with the last applied index.
+    on_applied: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+fn io_other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl StateMachine {
+    pub fn new(store: Store, snap_dir: &Path, on_applied: Arc<dyn Fn(u64) + Send + Sync>) -> Self {
+        StateMachine {
+            store,
+            snapshot_path: snap_dir.join("raft.snap"),
+            lock: Arc::new(Mutex::new(())),
+            on_applied,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The applied state as recorded in the store.
+    pub fn applied(&self) -> io::Result<AppliedState> {
+        match self.store.raft_state().map_err(io_other)? {
+            Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("state machine: corrupt applied state: {e}"))
+            }),
+            None => Ok(AppliedState::default()),
+        }
+    }
+
+    fn load_snapshot(&self) -> io::Result<Option<StoredSnapshot>> {
+        match std::fs::read(&self.snapshot_path) {
+            Ok(bytes) => bincode::deserialize(&bytes).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: corrupt raft snapshot: {e}", self.snapshot_path.display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", self.snapshot_path.display()))),
+        }
+    }
+
+    fn save_snapshot(&self, snap: &StoredSnapshot) -> io::Result<()> {
+        let bytes = bincode::serialize(snap).map_err(io_other)?;
+        let tmp = self.snapshot_path.with_extension("snap.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.snapshot_path)?;
+        if let Some(dir) = self.snapshot_path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns the store's result for one request into the wire form handed back to the proposer.
+pub fn to_response(result: ApplyResult, index: u64) -> InternalResponse {
+    let mut out = InternalResponse { applied_index: index, ..Default::default() };
+    match result {
+        Ok(ApplyResponse::Put(r)) => out.response = Some(Resp::Put(r)),
+        Ok(ApplyResponse::DeleteRange(r)) => out.response = Some(Resp::DeleteRange(r)),
+        Ok(ApplyResponse::Txn(r)) => out.response = Some(Resp::Txn(r)),
+        Ok(ApplyResponse::Compaction(r)) => out.response = Some(Resp::Compaction(r)),
+        Ok(ApplyResponse::LeaseGrant(r)) => out.response = Some(Resp::LeaseGrant(r)),
+        Ok(ApplyResponse::LeaseRevoke(r)) => out.response = Some(Resp::LeaseRevoke(r)),
+        Ok(ApplyResponse::None) => {}
+        Err(e) => {
+            let status = kv_error_status(&e);
+            out.error_code = status.code() as u32;
+            out.error_message = status.message().to_string();
+        }
+    }
+    out
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), io::Error> {
+        let state = self.applied()?;
+        Ok((state.last_applied, state.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let _guard = self.lock.lock().await;
+        let mut state = self.applied()?;
+        let mut batch = Vec::new();
+        while let Some(item) = entries.try_next().await? {
+            batch.push(item);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (entry, _) in &batch {
+            let log_id = entry.log_id();
+            if let EntryPayload::Membership(m) = &entry.payload {
+                state.membership = Membership::new(Some(log_id.clone()), m.clone());
+            }
+            state.last_applied = Some(log_id);
+        }
+        let raft_state = bincode::serialize(&state).map_err(io_other)?;
+        let store = self.store.clone();
+        let (results, batch) = tokio::task::block_in_place(|| {
+            let apply: Vec<ApplyEntry<'_>> = batch
+                .iter()
+                .map(|(entry, _)| ApplyEntry {
+                    index: entry.log_id.index,
+                    request: match &entry.payload {
+                        EntryPayload::Normal(req) => Some(&req.0),
+                        _ => None,
+                    },
+                })
+                .collect();
+            let results = store.apply_batch(&apply, &raft_state);
+            (results, batch)
+        });
+        let results = results.map_err(io_other)?;
+        let last_index = batch.last().map(|(e, _)| e.log_id.index).unwrap_or(0);
+        for ((entry, responder), result) in batch.into_iter().zip(results) {
+            if let Some(responder) = responder {
+                responder.send(Response(to_response(result, entry.log_id.index)));
+            }
+        }
+        (self.on_applied)(last_index);
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+        let _guard = self.lock.lock().await;
+        let store = self.store.clone();
+        let data = snapshot.clone();
+        tokio::task::block_in_place(|| store.install_snapshot(&data)).map_err(io_other)?;
+        self.save_snapshot(&StoredSnapshot { meta: meta.clone(), data: snapshot })?;
+        let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
+        tracing::info!(index, "cairn: installed raft snapshot");
+        (self.on_applied)(index);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        Ok(self.load_snapshot()?.map(|s| Snapshot { meta: s.meta, snapshot: s.data }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let _guard = self.lock.lock().await;
+        let store = self.store.clone();
+        let data = tokio::task::block_in_place(|| {
+            store.sync()?;
+            store.export_snapshot()
+        })
+        .map_err(io_other)?;
+        let state = self.applied()?;
+        let meta = SnapshotMeta {
+            last_log_id: state.last_applied.clone(),
+            last_membership: state.membership.clone(),
+        };
+        self.save_snapshot(&StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
+        tracing::info!(index = ?state.last_applied.map(|l| l.index), "cairn: built raft snapshot");
+        Ok(Snapshot { meta, snapshot: data })
+    }
+}

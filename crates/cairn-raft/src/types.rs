@@ -1,0 +1,97 @@
+//! The openraft type configuration: what a log entry carries, what applying one
+//! returns, and what Raft knows about a member.
+
+use std::fmt;
+
+use cairn_proto::cairnpb::{InternalRequest, InternalResponse};
+use prost::Message;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A member ID, etcd-style (derived from peer URLs and the cluster token).
+pub type MemberId = u64;
+
+/// One client command in the Raft log: an etcd request in Cairn's internal format.
+/// Serialized as its protobuf bytes so the log format is the proto schema.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Request(pub InternalRequest);
+
+/// What applying a [`Request`] produced. Only ever handed back to the local
+/// proposer; serialized as protobuf bytes for completeness.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Response(pub InternalResponse);
+
+fn serialize_proto<M: Message, S: Serializer>(m: &M, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(&m.encode_to_vec())
+}
+
+fn deserialize_proto<'de, M: Message + Default, D: Deserializer<'de>>(d: D) -> Result<M, D::Error> {
+    let bytes: Vec<u8> = serde::Deserialize::deserialize(d)?;
+    M::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
+}
+
+impl Serialize for Request {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_proto(&self.0, s)
+    }
+}
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_proto(d).map(Request)
+    }
+}
+impl Serialize for Response {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_proto(&self.0, s)
+    }
+}
+impl<'de> Deserialize<'de> for Response {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_proto(d).map(Response)
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use cairn_proto::cairnpb::internal_request::Request as R;
+        let kind = match &self.0.request {
+            Some(R::Put(_)) => "put",
+            Some(R::DeleteRange(_)) => "delete_range",
+            Some(R::Txn(_)) => "txn",
+            Some(R::Compaction(_)) => "compaction",
+            Some(R::LeaseGrant(_)) => "lease_grant",
+            Some(R::LeaseRevoke(_)) => "lease_revoke",
+            Some(R::MemberAttributes(_)) => "member_attributes",
+            None => "empty",
+        };
+        write!(f, "{kind}")
+    }
+}
+
+/// What Raft knows about a member: its name and peer URLs (etcd's raft attributes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerNode {
+    pub name: String,
+    pub peer_urls: Vec<String>,
+}
+
+impl fmt::Display for PeerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.name, self.peer_urls.join(","))
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Cairn's Raft types: one leader per term (etcd's model), u64 member IDs.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = MemberId,
+        Node = PeerNode,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+);
+
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type Membership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;

@@ -1,0 +1,74 @@
+//! What every API service shares: the Raft member, the request limits, and the
+//! helpers that stamp etcd's response header and enforce etcd's request rules.
+
+use cairn_proto::cairnpb::{internal_response, InternalRequest, InternalResponse};
+use cairn_proto::etcdserverpb::ResponseHeader;
+use cairn_raft::RaftNode;
+use prost::Message;
+use tonic::{Code, Status};
+
+/// The etcd version Cairn speaks (reported by /version and Maintenance.Status).
+pub const ETCD_VERSION: &str = "3.5.1";
+/// The cluster version etcd 3.5 members agree on.
+pub const ETCD_CLUSTER_VERSION: &str = "3.5.0";
+/// Cairn's own version.
+pub const CAIRN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shared state of the API layer.
+#[derive(Clone)]
+pub struct ServerContext {
+    pub node: RaftNode,
+    pub max_request_bytes: u64,
+    pub max_txn_ops: u64,
+}
+
+impl ServerContext {
+    /// etcd's response header: cluster, member, the given revision, current term.
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.node.cluster_id(),
+            member_id: self.node.member_id(),
+            revision,
+            raft_term: self.node.status().term,
+        }
+    }
+
+    /// Fills cluster/member/term into a header the store produced (keeping its revision).
+    pub fn stamp(&self, header: &mut Option<ResponseHeader>) {
+        let revision = header.as_ref().map(|h| h.revision).unwrap_or_else(|| self.node.store().current_revision());
+        *header = Some(self.header(revision));
+    }
+
+    /// Refuses requests carrying `hasleader: true` metadata when there is no leader
+    /// (kube-apiserver's watches rely on this).
+    pub fn check_leader<T>(&self, req: &tonic::Request<T>) -> Result<(), Status> {
+        let wants_leader = req.metadata().get("hasleader").and_then(|v| v.to_str().ok()) == Some("true");
+        if wants_leader && self.node.status().leader.is_none() {
+            return Err(Status::unavailable("etcdserver: no leader"));
+        }
+        Ok(())
+    }
+
+    /// Proposes a write through Raft and returns its applied result, refusing
+    /// requests larger than `--max-request-bytes` as etcd does.
+    pub async fn propose(&self, req: InternalRequest) -> Result<internal_response::Response, Status> {
+        if req.encoded_len() as u64 > self.max_request_bytes {
+            return Err(Status::invalid_argument("etcdserver: request is too large"));
+        }
+        let resp: InternalResponse = self.node.propose(req).await.map_err(|e| e.to_status())?;
+        if resp.error_code != 0 {
+            return Err(Status::new(Code::from_i32(resp.error_code as i32), resp.error_message));
+        }
+        resp.response.ok_or_else(|| Status::internal("etcdserver: empty apply result"))
+    }
+
+    /// Makes a following local read linearizable (ReadIndex).
+    pub async fn linearizable_barrier(&self) -> Result<(), Status> {
+        self.node.read_barrier().await.map_err(|e| e.to_status())
+    }
+}
+
+/// A response of the wrong kind for the request: a bug, never an etcd answer.
+pub fn unexpected(what: &str) -> Status {
+    Status::internal(format!("etcdserver: unexpected apply result for {what}"))
+}

@@ -1,0 +1,159 @@
+//! The table of etcd 3.5 server flags: which ones Cairn implements, which it
+//! accepts with a warning (so existing units still start), and which take a value.
+//! Parsing follows Go's flag package as etcd uses it: `--flag value`,
+//! `--flag=value`, `-flag value`, and bare `--flag` for booleans.
+
+/// Whether a flag takes a value or is a boolean switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Value,
+    Bool,
+}
+
+/// One etcd flag Cairn knows about.
+#[derive(Clone, Copy, Debug)]
+pub struct FlagSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// false: accepted for compatibility, ignored with a warning.
+    pub supported: bool,
+}
+
+const fn v(name: &'static str) -> FlagSpec {
+    FlagSpec { name, kind: Kind::Value, supported: true }
+}
+const fn uv(name: &'static str) -> FlagSpec {
+    FlagSpec { name, kind: Kind::Value, supported: false }
+}
+const fn ub(name: &'static str) -> FlagSpec {
+    FlagSpec { name, kind: Kind::Bool, supported: false }
+}
+
+/// Every flag `cairn` accepts.
+pub const FLAGS: &[FlagSpec] = &[
+    // Implemented.
+    v("name"),
+    v("data-dir"),
+    v("listen-client-urls"),
+    v("advertise-client-urls"),
+    v("listen-peer-urls"),
+    v("initial-advertise-peer-urls"),
+    v("initial-cluster"),
+    v("initial-cluster-state"),
+    v("initial-cluster-token"),
+    v("heartbeat-interval"),
+    v("election-timeout"),
+    v("snapshot-count"),
+    v("max-request-bytes"),
+    v("max-txn-ops"),
+    v("log-level"),
+    v("logger"),
+    v("config-file"),
+    // Accepted, not implemented yet (listed in COMPATIBILITY.md).
+    uv("wal-dir"),
+    uv("max-snapshots"),
+    uv("max-wals"),
+    uv("quota-backend-bytes"),
+    uv("backend-bbolt-freelist-type"),
+    uv("backend-batch-interval"),
+    uv("backend-batch-limit"),
+    uv("grpc-keepalive-min-time"),
+    uv("grpc-keepalive-interval"),
+    uv("grpc-keepalive-timeout"),
+    ub("socket-reuse-port"),
+    ub("socket-reuse-address"),
+    uv("listen-client-http-urls"),
+    uv("initial-election-tick-advance"),
+    uv("discovery"),
+    uv("discovery-fallback"),
+    uv("discovery-proxy"),
+    uv("discovery-srv"),
+    uv("discovery-srv-name"),
+    ub("strict-reconfig-check"),
+    ub("pre-vote"),
+    uv("auto-compaction-retention"),
+    uv("auto-compaction-mode"),
+    ub("enable-v2"),
+    uv("v2-deprecation"),
+    uv("cert-file"),
+    uv("key-file"),
+    ub("client-cert-auth"),
+    uv("client-crl-file"),
+    uv("client-cert-allowed-hostname"),
+    uv("trusted-ca-file"),
+    ub("auto-tls"),
+    uv("peer-cert-file"),
+    uv("peer-key-file"),
+    ub("peer-client-cert-auth"),
+    uv("peer-trusted-ca-file"),
+    uv("peer-cert-allowed-cn"),
+    uv("peer-cert-allowed-hostname"),
+    ub("peer-auto-tls"),
+    uv("self-signed-cert-validity"),
+    uv("peer-crl-file"),
+    uv("cipher-suites"),
+    uv("cors"),
+    uv("host-whitelist"),
+    uv("tls-min-version"),
+    uv("tls-max-version"),
+    uv("auth-token"),
+    uv("bcrypt-cost"),
+    uv("auth-token-ttl"),
+    ub("enable-pprof"),
+    uv("metrics"),
+    uv("listen-metrics-urls"),
+    uv("log-outputs"),
+    ub("enable-log-rotation"),
+    uv("log-rotation-config-json"),
+    ub("force-new-cluster"),
+    ub("unsafe-no-fsync"),
+    uv("max-concurrent-streams"),
+    ub("experimental-initial-corrupt-check"),
+    uv("experimental-corrupt-check-time"),
+    uv("experimental-enable-v2v3"),
+    ub("experimental-enable-lease-checkpoint"),
+    ub("experimental-enable-lease-checkpoint-persist"),
+    uv("experimental-compaction-batch-limit"),
+    uv("experimental-compaction-sleep-interval"),
+    ub("experimental-peer-skip-client-san-verification"),
+    uv("experimental-watch-progress-notify-interval"),
+    uv("experimental-warning-apply-duration"),
+    ub("experimental-enable-distributed-tracing"),
+    uv("experimental-distributed-tracing-address"),
+    uv("experimental-distributed-tracing-service-name"),
+    uv("experimental-distributed-tracing-instance-id"),
+    uv("experimental-distributed-tracing-sampling-rate"),
+    ub("experimental-txn-mode-write-with-shared-buffer"),
+    uv("experimental-bootstrap-defrag-threshold-megabytes"),
+    ub("experimental-memory-mlock"),
+    uv("experimental-downgrade-check-time"),
+    uv("experimental-max-learners"),
+    uv("experimental-snapshot-catchup-entries"),
+    uv("experimental-wait-cluster-ready-timeout"),
+    ub("experimental-stop-grpc-service-on-defrag"),
+    uv("experimental-warning-unary-request-duration"),
+    uv("proxy"),
+    uv("proxy-failure-wait"),
+    uv("proxy-refresh-interval"),
+    uv("proxy-dial-timeout"),
+    uv("proxy-write-timeout"),
+    uv("proxy-read-timeout"),
+];
+
+pub fn lookup(name: &str) -> Option<&'static FlagSpec> {
+    FLAGS.iter().find(|f| f.name == name)
+}
+
+/// The environment variable etcd reads for a flag: `ETCD_` + upper snake case.
+pub fn env_name(flag: &str) -> String {
+    format!("ETCD_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Parses a Go-style boolean.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}

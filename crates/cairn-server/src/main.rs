@@ -1,0 +1,69 @@
+//! `cairn`: an etcd-compatible member. Parses etcd's flags, sets up logging, runs.
+
+mod config;
+mod context;
+mod flags;
+mod http;
+mod server;
+mod services;
+
+use std::process::ExitCode;
+
+use config::Command;
+
+const USAGE: &str = "Usage:\n\n  cairn [flags]\n    Start a Cairn member (etcd-compatible flags; see COMPATIBILITY.md).\n\n  cairn --version\n    Show the version.\n";
+
+fn init_logging(level: &str, logger: &str) {
+    let level = match level {
+        "debug" => "debug",
+        "warn" => "warn",
+        "error" | "panic" | "fatal" => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=warn,h2=warn,tower=warn,hyper=warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if logger == "zap" {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match config::parse(&args, &|k| std::env::var(k).ok()) {
+        Ok(Command::Run(cfg)) => *cfg,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("cairn Version: {}", context::CAIRN_VERSION);
+            println!("etcd Version: {}", context::ETCD_VERSION);
+            println!("API Version: 3.5");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("cairn: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg.log_level, &cfg.logger);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cairn: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("cairn: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

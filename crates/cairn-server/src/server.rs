@@ -1,0 +1,186 @@
+//! The member's lifecycle: start Raft, serve the peer port, publish this member's
+//! attributes through Raft, then serve clients (gRPC + HTTP on the client port),
+//! printing etcd's lifecycle lines at the same moments; stop cleanly on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cairn_proto::cairnpb::internal_request::Request as Cmd;
+use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
+use cairn_proto::etcdserverpb::cluster_server::ClusterServer;
+use cairn_proto::etcdserverpb::kv_server::KvServer;
+use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use cairn_raft::{NodeConfig, PeerService, RaftNode};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::{url_string, ServerConfig};
+use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
+use crate::services::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+
+/// gRPC headroom over --max-request-bytes, as etcd allows.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// Responses may be far larger than requests (etcd allows up to 2 GiB).
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
+async fn bind(url: &Url) -> Result<Vec<TcpListener>> {
+    if url.scheme() != "http" {
+        bail!("{}: only http:// URLs are supported yet (TLS comes with a later release; see COMPATIBILITY.md)", url);
+    }
+    let host = url.host_str().context("URL has no host")?;
+    let port = url.port().context("URL has no port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = if host == "localhost" {
+        vec![SocketAddr::from(([127, 0, 0, 1], port))]
+    } else {
+        tokio::net::lookup_host((host, port)).await.with_context(|| format!("resolving {url}"))?.collect()
+    };
+    let mut out = Vec::new();
+    for addr in addrs {
+        out.push(TcpListener::bind(addr).await.with_context(|| format!("listen tcp {addr}: address in use or not available"))?);
+    }
+    Ok(out)
+}
+
+pub async fn run(cfg: ServerConfig) -> Result<()> {
+    tracing::info!(
+        "starting cairn {CAIRN_VERSION} (etcd {ETCD_VERSION} compatible) name={} data-dir={}",
+        cfg.name,
+        cfg.data_dir.display()
+    );
+    for flag in &cfg.ignored_flags {
+        tracing::warn!("flag --{flag} is accepted for etcd compatibility but not implemented by Cairn yet; ignoring it");
+    }
+
+    // Peer listeners first: Raft needs them before anything else can happen.
+    let mut peer_listeners = Vec::new();
+    for url in &cfg.listen_peer_urls {
+        peer_listeners.extend(bind(url).await.context("cannot listen on peer URL")?);
+    }
+    let node = RaftNode::start(NodeConfig {
+        name: cfg.name.clone(),
+        data_dir: cfg.data_dir.clone(),
+        initial_cluster: cfg.initial_cluster.clone(),
+        initial_advertise_peer_urls: cfg.initial_advertise_peer_urls.iter().map(url_string).collect(),
+        initial_cluster_state_new: cfg.initial_cluster_state_new,
+        initial_cluster_token: cfg.initial_cluster_token.clone(),
+        heartbeat_interval_ms: cfg.heartbeat_interval_ms,
+        election_timeout_ms: cfg.election_timeout_ms,
+        snapshot_count: cfg.snapshot_count,
+        request_timeout: cfg.request_timeout(),
+    })
+    .await
+    .context("cannot start member")?;
+    tracing::info!(
+        "starting member {:x} in cluster {:x}",
+        node.member_id(),
+        node.cluster_id()
+    );
+    for listener in peer_listeners {
+        tracing::info!("serving peer traffic on {}", listener.local_addr()?);
+        let svc = PeerService::server(node.clone());
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(async move {
+            if let Err(e) = tonic::transport::Server::builder().add_service(svc).serve_with_incoming(incoming).await {
+                tracing::error!("peer server stopped: {e}");
+            }
+        });
+    }
+
+    let ctx = ServerContext { node: node.clone(), max_request_bytes: cfg.max_request_bytes, max_txn_ops: cfg.max_txn_ops };
+    let mut client_listeners = Vec::new();
+    for url in &cfg.listen_client_urls {
+        client_listeners.extend(bind(url).await.context("cannot listen on client URL")?);
+    }
+
+    tokio::select! {
+        r = publish(&ctx, &cfg) => r?,
+        _ = shutdown_signal() => {
+            node.shutdown().await;
+            return Ok(());
+        }
+    }
+    tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
+
+    let max_recv = cfg.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
+    let grpc = tonic::service::Routes::new(
+        KvServer::new(KvService::new(ctx.clone()))
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES),
+    )
+    .add_service(
+        ClusterServer::new(ClusterService::new(ctx.clone()))
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES),
+    )
+    .add_service(
+        MaintenanceServer::new(MaintenanceService::new(ctx.clone()))
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES),
+    )
+    .into_axum_router()
+    .merge(crate::http::routes(ctx.clone()));
+
+    for listener in client_listeners {
+        let addr = listener.local_addr()?;
+        let app = grpc.clone();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("client server on {addr} stopped: {e}");
+            }
+        });
+        tracing::info!("serving insecure client requests on {addr}, this is strongly discouraged!");
+    }
+    tracing::info!("ready to serve client requests");
+
+    shutdown_signal().await;
+    tracing::info!("received signal; shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Publishes this member's name and client URLs through Raft (etcd's publish),
+/// retrying until it commits.
+async fn publish(ctx: &ServerContext, cfg: &ServerConfig) -> Result<()> {
+    let client_urls: Vec<String> = cfg.advertise_client_urls.iter().map(url_string).collect();
+    let req = InternalRequest {
+        request: Some(Cmd::MemberAttributes(MemberAttributes {
+            member_id: ctx.node.member_id(),
+            name: cfg.name.clone(),
+            client_urls: client_urls.clone(),
+        })),
+    };
+    loop {
+        match ctx.node.propose(req.clone()).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!("failed to publish local member to cluster through raft: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    tracing::info!(
+        "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",
+        cfg.name,
+        client_urls.join(" "),
+        ctx.node.cluster_id()
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install SIGTERM handler: {e}");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

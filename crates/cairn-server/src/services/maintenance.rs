@@ -1,0 +1,71 @@
+//! The etcd Maintenance service: Status, HashKV and Alarm (list) for now; the rest
+//! comes with the maintenance work and answers Unimplemented until then.
+
+use cairn_proto::etcdserverpb::alarm_request::AlarmAction;
+use cairn_proto::etcdserverpb::maintenance_server::Maintenance;
+use cairn_proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, StatusRequest, StatusResponse,
+};
+use cairn_raft::kv_error_status;
+use tonic::{Request, Response, Status};
+
+use crate::context::{ServerContext, ETCD_VERSION};
+
+pub struct MaintenanceService {
+    ctx: ServerContext,
+}
+
+impl MaintenanceService {
+    pub fn new(ctx: ServerContext) -> Self {
+        MaintenanceService { ctx }
+    }
+}
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let req = request.into_inner();
+        if req.action != AlarmAction::Get as i32 {
+            return Err(Status::unimplemented("alarm activate/deactivate is not implemented yet"));
+        }
+        let store = self.ctx.node.store();
+        Ok(Response::new(AlarmResponse { header: Some(self.ctx.header(store.current_revision())), alarms: vec![] }))
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let status = self.ctx.node.status();
+        let store = self.ctx.node.store();
+        let mut resp = StatusResponse {
+            header: Some(self.ctx.header(store.current_revision())),
+            version: ETCD_VERSION.to_string(),
+            db_size: store.db_size() as i64,
+            leader: status.leader.unwrap_or(0),
+            raft_index: status.commit_index,
+            raft_term: status.term,
+            raft_applied_index: status.applied_index,
+            errors: vec![],
+            db_size_in_use: store.db_size_in_use() as i64,
+            is_learner: status.is_learner,
+            ..Default::default()
+        };
+        if status.leader.is_none() {
+            resp.errors.push("etcdserver: no leader".to_string());
+        }
+        Ok(Response::new(resp))
+    }
+
+    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let rev = request.into_inner().revision;
+        let store = self.ctx.node.store().clone();
+        let h = tokio::task::spawn_blocking(move || store.hash_kv(rev))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| kv_error_status(&e))?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.ctx.header(h.revision)),
+            hash: h.hash,
+            compact_revision: h.compact_revision,
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,5 @@
+//! gRPC services of the etcd v3 API that Cairn implements.
+
+pub mod cluster;
+pub mod kv;
+pub mod maintenance;
