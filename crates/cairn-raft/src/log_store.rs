@@ -114,13 +114,12 @@ impl LogStore {
     fn last_entry_id(&self) -> io::Result<Option<LogId>> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-        match table.last().map_err(|e| self.err(e))? {
-            Some((_, v)) => {
-                let entry: Entry = decode("entry", v.value())?;
-                Ok(Some(entry.log_id))
-            }
-            None => Ok(None),
-        }
+        let last = table.last().map_err(|e| self.err(e))?;
+        let log_id = match last {
+            Some((_, v)) => Some(decode::<Entry>("entry", v.value())?.log_id),
+            None => None,
+        };
+        Ok(log_id)
     }
 
     fn read_range(&self, start: u64, end_inclusive: Option<u64>) -> io::Result<Vec<Entry>> {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use cairn_mvcc::Store;
 use cairn_proto::cairnpb::{InternalRequest, InternalResponse, ProposeRequest, ReadIndexRequest};
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::async_runtime::WatchReceiver;
 use openraft::raft::ReadPolicy;
 use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
@@ -211,8 +212,9 @@ impl RaftNode {
             &snap_dir,
             Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
         );
-        // Refuse a state machine whose applied state cannot be read.
+        // Refuse a state machine whose applied state or Raft snapshot cannot be read.
         sm.applied().map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
+        sm.check_snapshot_file().map_err(|e| NodeError::Store(e.to_string()))?;
 
         let config = Config {
             cluster_name: "cairn".into(),
@@ -222,7 +224,6 @@ impl RaftNode {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
             install_snapshot_timeout: 600_000,
-            send_snapshot_timeout: 600_000,
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(|e| NodeError::Config(format!("raft config: {e}")))?);
@@ -301,12 +302,12 @@ impl RaftNode {
 
     /// Current Raft status of this member.
     pub fn status(&self) -> NodeStatus {
-        let m = self.inner.raft.metrics().borrow().clone();
+        let m = self.inner.raft.metrics().borrow_watched().clone();
         NodeStatus {
             leader: m.current_leader,
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
-            commit_index: m.committed.as_ref().map(|l| l.index).unwrap_or(0),
+            commit_index: m.local_committed.as_ref().map(|l| l.index).unwrap_or(0),
             applied_index: m.last_applied.as_ref().map(|l| l.index).unwrap_or(0),
             is_learner: m.state == ServerState::Learner,
         }
@@ -314,7 +315,7 @@ impl RaftNode {
 
     /// The members of the cluster as this member knows them, sorted by ID.
     pub fn members(&self) -> Vec<MemberInfo> {
-        let m = self.inner.raft.metrics().borrow().clone();
+        let m = self.inner.raft.metrics().borrow_watched().clone();
         let membership = m.membership_config.membership();
         let voters: BTreeSet<MemberId> = membership.voter_ids().collect();
         let published = self.inner.store.members();

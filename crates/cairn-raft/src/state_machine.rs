@@ -75,6 +75,11 @@ impl StateMachine {
         }
     }
 
+    /// Fails if the stored Raft snapshot exists but cannot be read.
+    pub fn check_snapshot_file(&self) -> io::Result<()> {
+        self.load_snapshot().map(|_| ())
+    }
+
     fn load_snapshot(&self) -> io::Result<Option<StoredSnapshot>> {
         match std::fs::read(&self.snapshot_path) {
             Ok(bytes) => bincode::deserialize(&bytes).map(Some).map_err(|e| {

@@ -79,7 +79,11 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         }
         let spec = flags::lookup(name).ok_or_else(|| ConfigError::UnknownFlag(name.to_string()))?;
         let value = match (spec.kind, inline) {
-            (_, Some(v)) => v,
+            (Kind::Bool, Some(v)) => match flags::parse_bool(&v) {
+                Some(b) => b.to_string(),
+                None => return Err(bad(name, &v, "parse error")),
+            },
+            (Kind::Value, Some(v)) => v,
             (Kind::Bool, None) => "true".to_string(),
             (Kind::Value, None) => {
                 let v = args.get(i).ok_or_else(|| ConfigError::MissingValue(name.to_string()))?;
