@@ -7,6 +7,8 @@
 //! Flag values are parsed with Go's rules so that bad values produce
 //! etcdctl's messages.
 
+use std::ffi::OsString;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::golang::{self, GoDuration};
@@ -56,9 +58,15 @@ pub struct GlobalArgs {
           help = "enable client-side debug logging")]
     pub debug: bool,
 
-    #[arg(short = 'w', long, global = true, value_name = "string", default_value = "simple",
-          allow_hyphen_values = true,
-          help = "set the output format (fields, json, protobuf, simple, table)")]
+    #[arg(
+        short = 'w',
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "simple",
+        allow_hyphen_values = true,
+        help = "set the output format (fields, json, protobuf, simple, table)"
+    )]
     pub write_out: String,
 
     #[arg(long, global = true, value_name = "bool", default_value = "false",
@@ -105,39 +113,75 @@ pub struct GlobalArgs {
           help = "skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)")]
     pub insecure_skip_tls_verify: bool,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "identify secure client using this TLS certificate file")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "identify secure client using this TLS certificate file"
+    )]
     pub cert: String,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "identify secure client using this TLS key file")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "identify secure client using this TLS key file"
+    )]
     pub key: String,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "verify certificates of TLS-enabled secure servers using this CA bundle")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "verify certificates of TLS-enabled secure servers using this CA bundle"
+    )]
     pub cacert: String,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "username[:password] for authentication (prompt if password is not supplied)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "username[:password] for authentication (prompt if password is not supplied)"
+    )]
     pub user: String,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "password for authentication (if this option is used, --user option shouldn't include password)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "password for authentication (if this option is used, --user option shouldn't include password)"
+    )]
     pub password: String,
 
-    #[arg(short = 'd', long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "domain name to query for SRV records describing cluster endpoints")]
+    #[arg(
+        short = 'd',
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "domain name to query for SRV records describing cluster endpoints"
+    )]
     pub discovery_srv: String,
 
-    #[arg(long, global = true, value_name = "string", default_value = "",
-          allow_hyphen_values = true,
-          help = "service name to query when using DNS discovery")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "service name to query when using DNS discovery"
+    )]
     pub discovery_srv_name: String,
 
     /// cobra's per-command `-h, --help`; rendered by `usage.rs` per command.
@@ -198,6 +242,43 @@ pub enum Command {
 
     #[command(about = "Prints the version of etcdctl", override_usage = "version")]
     Version(VersionArgs),
+
+    // etcdctl commands cairnctl does not offer yet. Declared (hidden) so that
+    // command-name prefixes and suggestions resolve as they do in etcdctl.
+    #[command(hide = true)]
+    Alarm(NotImplemented),
+    #[command(hide = true)]
+    Auth(NotImplemented),
+    #[command(hide = true)]
+    Check(NotImplemented),
+    #[command(hide = true)]
+    Defrag(NotImplemented),
+    #[command(hide = true)]
+    Elect(NotImplemented),
+    #[command(hide = true)]
+    Lease(NotImplemented),
+    #[command(hide = true)]
+    Lock(NotImplemented),
+    #[command(hide = true, name = "make-mirror")]
+    MakeMirror(NotImplemented),
+    #[command(hide = true, name = "move-leader")]
+    MoveLeader(NotImplemented),
+    #[command(hide = true)]
+    Role(NotImplemented),
+    #[command(hide = true)]
+    Snapshot(NotImplemented),
+    #[command(hide = true)]
+    User(NotImplemented),
+    #[command(hide = true)]
+    Watch(NotImplemented),
+}
+
+/// Arguments of a command cairnctl does not implement yet: anything.
+#[derive(Args, Debug)]
+pub struct NotImplemented {
+    #[arg(value_name = "args", trailing_var_arg = true, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 const PUT_LONG: &str = "
@@ -223,16 +304,31 @@ will store the content of the file to <key>.
 /// `get`'s flags (shared with txn's `get` operations).
 #[derive(Args, Debug, Clone, Default)]
 pub struct GetArgs {
-    #[arg(long, value_name = "string", default_value = "l", allow_hyphen_values = true,
-          help = "Linearizable(l) or Serializable(s)")]
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "l",
+        allow_hyphen_values = true,
+        help = "Linearizable(l) or Serializable(s)"
+    )]
     pub consistency: String,
 
-    #[arg(long, value_name = "string", default_value = "", allow_hyphen_values = true,
-          help = "Order of results; ASCEND or DESCEND (ASCEND by default)")]
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Order of results; ASCEND or DESCEND (ASCEND by default)"
+    )]
     pub order: String,
 
-    #[arg(long, value_name = "string", default_value = "", allow_hyphen_values = true,
-          help = "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION")]
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION"
+    )]
     pub sort_by: String,
 
     #[arg(long, value_name = "int64", default_value = "0", allow_hyphen_values = true,
@@ -288,15 +384,20 @@ pub struct GetArgs {
           value_parser = go_int64, hide = true)]
     pub max_create_revision: i64,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 /// `put`'s flags (shared with txn's `put` operations).
 #[derive(Args, Debug, Clone, Default)]
 pub struct PutArgs {
-    #[arg(long, value_name = "string", default_value = "0", allow_hyphen_values = true,
-          help = "lease ID (in hexadecimal) to attach to the key")]
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "0",
+        allow_hyphen_values = true,
+        help = "lease ID (in hexadecimal) to attach to the key"
+    )]
     pub lease: String,
 
     #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
@@ -314,8 +415,8 @@ pub struct PutArgs {
           value_parser = go_bool, help = "updates the key using its current lease")]
     pub ignore_lease: bool,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 /// `del`'s flags (shared with txn's `del` operations).
@@ -337,8 +438,8 @@ pub struct DelArgs {
           help = "delete keys that are greater than or equal to the given key using byte compare")]
     pub from_key: bool,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]
@@ -348,8 +449,8 @@ pub struct TxnArgs {
           value_parser = go_bool, help = "Input transaction in interactive mode")]
     pub interactive: bool,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]
@@ -360,8 +461,8 @@ pub struct CompactionArgs {
           help = "'true' to wait for compaction to physically remove all old revisions")]
     pub physical: bool,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]
@@ -373,6 +474,31 @@ pub struct MemberArgs {
 #[derive(Subcommand, Debug)]
 pub enum MemberCommand {
     #[command(
+        about = "Adds a member into the cluster",
+        override_usage = "add <memberName> [options]"
+    )]
+    Add(MemberAddArgs),
+
+    #[command(
+        about = "Promotes a non-voting member in the cluster",
+        override_usage = "promote <memberID>",
+        long_about = "Promotes a non-voting learner member to a voting one in the cluster.\n"
+    )]
+    Promote(PlainArgs),
+
+    #[command(
+        about = "Removes a member from the cluster",
+        override_usage = "remove <memberID>"
+    )]
+    Remove(PlainArgs),
+
+    #[command(
+        about = "Updates a member in the cluster",
+        override_usage = "update <memberID> [options]"
+    )]
+    Update(MemberUpdateArgs),
+
+    #[command(
         about = "Lists all members in the cluster",
         override_usage = "list",
         long_about = "When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
@@ -380,6 +506,41 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 "
     )]
     List(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MemberAddArgs {
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "comma separated peer URLs for the new member."
+    )]
+    pub peer_urls: String,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "indicates if the new member is raft learner")]
+    pub learner: bool,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct MemberUpdateArgs {
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "comma separated peer URLs for the updated member."
+    )]
+    pub peer_urls: String,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]
@@ -423,15 +584,15 @@ pub struct HashkvArgs {
           value_parser = go_int64, help = "maximum revision to hash (default: all revisions)")]
     pub rev: i64,
 
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 /// A command without flags of its own; extra arguments are ignored, as cobra does.
 #[derive(Args, Debug)]
 pub struct PlainArgs {
-    #[arg(value_name = "args")]
-    pub args: Vec<String>,
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 pub type VersionArgs = PlainArgs;

@@ -72,7 +72,9 @@ pub fn quote(bytes: &[u8]) -> String {
                 '\r' => out.push_str("\\r"),
                 '\t' => out.push_str("\\t"),
                 '\u{b}' => out.push_str("\\v"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                // Go 1.16 (etcdctl 3.5.1's) escapes only C0 controls as \x..;
+                // DEL and the rest take the \u form.
+                c if (c as u32) < 0x20 => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
                 c if (c as u32) < 0x10000 => {
@@ -355,7 +357,7 @@ fn underscores_ok(s: &[u8]) -> bool {
     if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = s[1].to_ascii_lowercase() == b'x';
+        hex = s[1].eq_ignore_ascii_case(&b'x');
     }
     while i < s.len() {
         let c = s[i];
@@ -441,10 +443,7 @@ pub fn parse_int(s: &str, base: u32) -> Result<i64, String> {
             NumError::Syntax => "invalid syntax",
             NumError::Range => "value out of range",
         };
-        format!(
-            "strconv.ParseInt: parsing {}: {what}",
-            quote(s.as_bytes())
-        )
+        format!("strconv.ParseInt: parsing {}: {what}", quote(s.as_bytes()))
     };
     let bytes = s.as_bytes();
     if bytes.is_empty() {
@@ -477,10 +476,7 @@ pub fn parse_uint(s: &str, base: u32) -> Result<u64, String> {
             NumError::Syntax => "invalid syntax",
             NumError::Range => "value out of range",
         };
-        format!(
-            "strconv.ParseUint: parsing {}: {what}",
-            quote(s.as_bytes())
-        )
+        format!("strconv.ParseUint: parsing {}: {what}", quote(s.as_bytes()))
     })
 }
 
@@ -512,7 +508,7 @@ mod tests {
     fn quote_matches_go() {
         assert_eq!(quote(b"foo"), "\"foo\"");
         assert_eq!(quote(b"x\"y\\z"), "\"x\\\"y\\\\z\"");
-        assert_eq!(quote(b"a\nb\tc\x00\x7f"), "\"a\\nb\\tc\\x00\\x7f\"");
+        assert_eq!(quote(b"a\nb\tc\x00\x7f"), "\"a\\nb\\tc\\x00\\u007f\"");
         assert_eq!(quote(b"\xff\xfe"), "\"\\xff\\xfe\"");
         assert_eq!(quote("héllo ☃".as_bytes()), "\"héllo ☃\"");
         assert_eq!(quote("\u{a0}\u{200b}".as_bytes()), "\"\\u00a0\\u200b\"");
@@ -586,10 +582,7 @@ mod tests {
         );
         assert_eq!(
             parse_int("ffffffffffffffffff", 16),
-            Err(
-                "strconv.ParseInt: parsing \"ffffffffffffffffff\": value out of range"
-                    .to_string()
-            )
+            Err("strconv.ParseInt: parsing \"ffffffffffffffffff\": value out of range".to_string())
         );
         assert_eq!(
             parse_int("", 10),

@@ -1,1 +1,192 @@
-//! Placeholder; replaced by the crate owner.
+//! cairnctl: a drop-in replacement for etcdctl 3.5.1 that speaks only the
+//! etcd v3 gRPC API. Commands, flags, output formats, error messages and
+//! exit codes follow etcdctl's byte for byte; `run` is the whole program.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod global;
+pub mod golang;
+pub mod printer;
+pub mod tabwriter;
+pub mod txn_parse;
+pub mod usage;
+pub mod zaplog;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command, EndpointCommand, MemberCommand};
+use crate::commands::Ctx;
+use crate::error::CtlError;
+use crate::global::{Globals, GLOBAL_FLAGS};
+
+/// The deepest subcommand's matches and the names on the way there.
+fn leaf(matches: &ArgMatches) -> (&ArgMatches, Vec<String>) {
+    let mut cur = matches;
+    let mut path = Vec::new();
+    while let Some((name, sub)) = cur.subcommand() {
+        path.push(name.to_string());
+        cur = sub;
+    }
+    (cur, path)
+}
+
+/// Whether argument `id` was given on the command line.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    // try_get_raw guards against ids a subcommand does not define.
+    matches.try_get_raw(id).is_ok() && matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// Runs cairnctl with `args` (including the program name) and returns the
+/// exit code.
+pub fn run(
+    args: Vec<OsString>,
+    stdin: &mut dyn BufRead,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
+    // etcdctl switches API versions on ETCDCTL_API and then forgets it.
+    let api = std::env::var_os("ETCDCTL_API");
+    std::env::remove_var("ETCDCTL_API");
+    if let Some(api) = api {
+        if !api.is_empty() && api != "3" {
+            let _ = writeln!(stderr, "unsupported API version: {}", api.to_string_lossy());
+            return error::exit::ERROR;
+        }
+    }
+
+    let root = usage::prepare(Cli::command());
+    let matches = match root.clone().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let failure = usage::parse_failure(&root, &args, &e);
+            let _ = stderr.write_all(&failure.stderr_before);
+            let _ = stdout.write_all(&failure.stdout);
+            let _ = stdout.flush();
+            let _ = stderr.write_all(&failure.stderr_after);
+            return failure.code;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = writeln!(stderr, "Error: {e}");
+            return error::exit::ERROR;
+        }
+    };
+    let (leaf_matches, path) = leaf(&matches);
+    let mut explicit: HashSet<String> = GLOBAL_FLAGS
+        .iter()
+        .filter(|name| given(leaf_matches, &name.replace('-', "_")))
+        .map(|name| name.to_string())
+        .collect();
+    let mut cluster = None;
+    if let Some(Command::Endpoint(ep)) = &cli.command {
+        cluster = Some(ep.cluster);
+        if given(leaf_matches, "cluster") {
+            explicit.insert("cluster".into());
+        }
+    }
+    if cli.global.help {
+        let _ = stdout.write_all(usage::render(&root, &path).as_bytes());
+        return error::exit::SUCCESS;
+    }
+    let mut args = cli.global.clone();
+    // pflag's string slices take comma-separated values.
+    args.endpoints = args
+        .endpoints
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::to_string)
+        .collect();
+    let globals = Globals {
+        args,
+        cluster,
+        explicit,
+    };
+    let mut ctx = Ctx::new(globals, stdout, stderr, stdin);
+    let result = dispatch(&mut ctx, &root, cli.command, &path);
+    let _ = ctx.out.flush();
+    match result {
+        Ok(()) => error::exit::SUCCESS,
+        Err(e) => e.report(ctx.err),
+    }
+}
+
+fn dispatch(
+    ctx: &mut Ctx<'_>,
+    root: &clap::Command,
+    command: Option<Command>,
+    path: &[String],
+) -> Result<(), CtlError> {
+    let show_usage = |ctx: &mut Ctx<'_>, path: &[String]| {
+        let _ = ctx.out.write_all(usage::render(root, path).as_bytes());
+        Ok(())
+    };
+    match command {
+        None => show_usage(ctx, path),
+        Some(Command::Get(a)) => commands::get::run(ctx, &a),
+        Some(Command::Put(a)) => commands::put::run(ctx, &a),
+        Some(Command::Del(a)) => commands::del::run(ctx, &a),
+        Some(Command::Txn(a)) => commands::txn::run(ctx, &a),
+        Some(Command::Compaction(a)) => commands::compaction::run(ctx, &a),
+        Some(Command::Version(_)) => commands::version::run(ctx),
+        Some(Command::Member(m)) => match m.command {
+            Some(MemberCommand::List(_)) => commands::member::list(ctx),
+            Some(MemberCommand::Add(a)) => commands::member::add(ctx, &a),
+            Some(MemberCommand::Remove(a)) => commands::member::remove(ctx, &a),
+            Some(MemberCommand::Update(a)) => commands::member::update(ctx, &a),
+            Some(MemberCommand::Promote(a)) => commands::member::promote(ctx, &a),
+            None => show_usage(ctx, path),
+        },
+        Some(Command::Endpoint(e)) => match e.command {
+            Some(EndpointCommand::Health(_)) => commands::endpoint::health(ctx),
+            Some(EndpointCommand::Status(_)) => commands::endpoint::status(ctx),
+            Some(EndpointCommand::Hashkv(a)) => commands::endpoint::hashkv(ctx, &a),
+            None => show_usage(ctx, path),
+        },
+        Some(
+            Command::Alarm(_)
+            | Command::Auth(_)
+            | Command::Check(_)
+            | Command::Defrag(_)
+            | Command::Elect(_)
+            | Command::Lease(_)
+            | Command::Lock(_)
+            | Command::MakeMirror(_)
+            | Command::MoveLeader(_)
+            | Command::Role(_)
+            | Command::Snapshot(_)
+            | Command::User(_)
+            | Command::Watch(_),
+        ) => Err(CtlError::error(format!(
+            "etcdctl's `{}` command is not implemented by cairnctl yet",
+            path.first().map_or("", String::as_str)
+        ))),
+        Some(Command::Help(h)) => {
+            let topic: Vec<String> = h
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let (found, unknown) = usage::find_path(root, &h.args);
+            if found.is_empty() && unknown.is_some() {
+                let _ = writeln!(ctx.err, "Unknown help topic {}", backquoted_list(&topic));
+                return show_usage(ctx, &[]);
+            }
+            show_usage(ctx, &found)
+        }
+    }
+}
+
+/// Go's `%#q` of a `[]string`, as cobra prints an unknown help topic.
+fn backquoted_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|t| format!("`{t}`")).collect();
+    format!("[{}]", quoted.join(" "))
+}

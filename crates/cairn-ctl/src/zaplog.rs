@@ -27,7 +27,10 @@ pub fn dial_target(first_endpoint: &str) -> String {
             .or_else(|| first_endpoint.strip_prefix("unix:"))
             .unwrap_or(first_endpoint),
     };
-    format!("etcd-endpoints://0xc000{:06x}/{authority}", std::process::id() & 0xff_ffff)
+    format!(
+        "etcd-endpoints://0xc000{:06x}/{authority}",
+        std::process::id() & 0xff_ffff
+    )
 }
 
 fn iso8601_utc(now: SystemTime) -> String {

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
+use cairn_proto::etcdserverpb::auth_server::AuthServer;
 use cairn_proto::etcdserverpb::cluster_server::ClusterServer;
+use cairn_proto::etcdserverpb::lease_server::LeaseServer;
+use cairn_proto::etcdserverpb::watch_server::WatchServer;
 use cairn_proto::etcdserverpb::kv_server::KvServer;
 use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use cairn_raft::{NodeConfig, PeerService, RaftNode};
@@ -17,7 +20,7 @@ use url::Url;
 
 use crate::config::{url_string, ServerConfig};
 use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
-use crate::services::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+use crate::services::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet};
 
 /// gRPC headroom over --max-request-bytes, as etcd allows.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
@@ -119,6 +122,9 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
             .max_decoding_message_size(max_recv)
             .max_encoding_message_size(MAX_RESPONSE_BYTES),
     )
+    .add_service(WatchServer::new(NotYet))
+    .add_service(LeaseServer::new(NotYet))
+    .add_service(AuthServer::new(NotYet))
     .into_axum_router()
     .merge(crate::http::routes(ctx.clone()));
 

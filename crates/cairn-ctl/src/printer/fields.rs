@@ -70,7 +70,11 @@ pub fn txn(out: &mut dyn Write, r: &TxnResponse) -> Io {
             Some(response_op::Response::ResponseDeleteRange(d)) => del(out, d)?,
             Some(response_op::Response::ResponsePut(p)) => put(out, p)?,
             Some(response_op::Response::ResponseRange(g)) => get(out, g)?,
-            other => writeln!(out, "\"Unknown\" : {}", quote(format!("{other:?}").as_bytes()))?,
+            other => writeln!(
+                out,
+                "\"Unknown\" : {}",
+                quote(format!("{other:?}").as_bytes())
+            )?,
         }
     }
     Ok(())
@@ -139,8 +143,18 @@ mod tests {
     #[test]
     fn put_with_prev_kv() {
         let r = PutResponse {
-            header: Some(ResponseHeader { cluster_id: 1, member_id: 2, revision: 3, raft_term: 4 }),
-            prev_kv: Some(KeyValue { key: b"foo".to_vec(), value: b"x\"y".to_vec(), version: 1, ..Default::default() }),
+            header: Some(ResponseHeader {
+                cluster_id: 1,
+                member_id: 2,
+                revision: 3,
+                raft_term: 4,
+            }),
+            prev_kv: Some(KeyValue {
+                key: b"foo".to_vec(),
+                value: b"x\"y".to_vec(),
+                version: 1,
+                ..Default::default()
+            }),
         };
         let mut out = Vec::new();
         put(&mut out, &r).unwrap();

@@ -236,6 +236,21 @@ pub fn member_list(r: &MemberListResponse) -> Vec<u8> {
     out
 }
 
+/// `member add|remove|update|promote -w json`.
+pub fn member_change(change: &super::MemberChange<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    header(o.key("header"), &change.header());
+    if let super::MemberChange::Added(r) = change {
+        if let Some(m) = &r.member {
+            member(o.key("member"), m);
+        }
+    }
+    o.list("members", change.members(), member);
+    o.end();
+    out
+}
+
 /// `member list -w json --hex`: etcdctl's hand-built variant with hex IDs.
 /// Its quirks are kept: the raft term is hex but unquoted, the key is
 /// `clientURLS`, names are not escaped, `isLearner` is absent.

@@ -12,8 +12,9 @@ mod table;
 use std::io::Write;
 
 use cairn_proto::etcdserverpb::{
-    DeleteRangeResponse, HashKvResponse, MemberListResponse, PutResponse, RangeResponse,
-    StatusResponse, TxnResponse,
+    DeleteRangeResponse, HashKvResponse, Member, MemberAddResponse, MemberListResponse,
+    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
+    ResponseHeader, StatusResponse, TxnResponse,
 };
 
 use crate::error::CtlError;
@@ -77,6 +78,35 @@ pub struct EpHashKv {
     pub resp: HashKvResponse,
 }
 
+/// The outcome of `member add|remove|update|promote`.
+pub enum MemberChange<'a> {
+    Added(&'a MemberAddResponse),
+    Removed(u64, &'a MemberRemoveResponse),
+    Updated(u64, &'a MemberUpdateResponse),
+    Promoted(u64, &'a MemberPromoteResponse),
+}
+
+impl MemberChange<'_> {
+    fn header(&self) -> ResponseHeader {
+        let h = match self {
+            MemberChange::Added(r) => r.header,
+            MemberChange::Removed(_, r) => r.header,
+            MemberChange::Updated(_, r) => r.header,
+            MemberChange::Promoted(_, r) => r.header,
+        };
+        h.unwrap_or_default()
+    }
+
+    fn members(&self) -> &[Member] {
+        match self {
+            MemberChange::Added(r) => &r.members,
+            MemberChange::Removed(_, r) => &r.members,
+            MemberChange::Updated(_, r) => &r.members,
+            MemberChange::Promoted(_, r) => &r.members,
+        }
+    }
+}
+
 /// Where printed output goes.
 pub struct Sink<'a> {
     pub out: &'a mut dyn Write,
@@ -106,7 +136,10 @@ impl Printer {
     }
 
     fn unsupported(&self) -> CtlError {
-        CtlError::bad_feature(format!("{} not supported as output format", self.format.name()))
+        CtlError::bad_feature(format!(
+            "{} not supported as output format",
+            self.format.name()
+        ))
     }
 
     fn io(result: std::io::Result<()>) -> PrintResult {
@@ -166,6 +199,32 @@ impl Printer {
         }
     }
 
+    pub fn member_change(&self, sink: &mut Sink<'_>, change: &MemberChange<'_>) -> PrintResult {
+        match self.format {
+            Format::Simple => {
+                let cluster = change.header().cluster_id;
+                let (id, what) = match change {
+                    MemberChange::Added(r) => (r.member.as_ref().map_or(0, |m| m.id), "added to"),
+                    MemberChange::Removed(id, _) => (*id, "removed from"),
+                    MemberChange::Updated(id, _) => (*id, "updated in"),
+                    MemberChange::Promoted(id, _) => (*id, "promoted in"),
+                };
+                Self::io(writeln!(
+                    sink.out,
+                    "Member {id:>16x} {what} cluster {cluster:>16x}"
+                ))
+            }
+            Format::Json => Self::io(json::print(sink.out, &json::member_change(change))),
+            Format::Protobuf => Self::io(match change {
+                MemberChange::Added(r) => protobuf::print(sink.out, *r),
+                MemberChange::Removed(_, r) => protobuf::print(sink.out, *r),
+                MemberChange::Updated(_, r) => protobuf::print(sink.out, *r),
+                MemberChange::Promoted(_, r) => protobuf::print(sink.out, *r),
+            }),
+            Format::Fields | Format::Table => Err(self.unsupported()),
+        }
+    }
+
     pub fn endpoint_health(&self, sink: &mut Sink<'_>, list: &[EpHealth]) -> PrintResult {
         match self.format {
             Format::Simple => Self::io(simple::endpoint_health(sink.out, sink.err, list)),
@@ -199,14 +258,26 @@ impl Printer {
 
 /// The rows etcdctl shows for `member list` (simple and table formats).
 fn member_list_rows(r: &MemberListResponse) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let header = vec!["ID", "Status", "Name", "Peer Addrs", "Client Addrs", "Is Learner"];
+    let header = vec![
+        "ID",
+        "Status",
+        "Name",
+        "Peer Addrs",
+        "Client Addrs",
+        "Is Learner",
+    ];
     let rows = r
         .members
         .iter()
         .map(|m| {
             vec![
                 format!("{:x}", m.id),
-                if m.name.is_empty() { "unstarted" } else { "started" }.to_string(),
+                if m.name.is_empty() {
+                    "unstarted"
+                } else {
+                    "started"
+                }
+                .to_string(),
                 m.name.clone(),
                 m.peer_ur_ls.join(","),
                 m.client_ur_ls.join(","),
@@ -222,7 +293,14 @@ fn endpoint_health_rows(list: &[EpHealth]) -> (Vec<&'static str>, Vec<Vec<String
     let header = vec!["endpoint", "health", "took", "error"];
     let rows = list
         .iter()
-        .map(|h| vec![h.ep.clone(), h.health.to_string(), h.took.clone(), h.error.clone()])
+        .map(|h| {
+            vec![
+                h.ep.clone(),
+                h.health.to_string(),
+                h.took.clone(),
+                h.error.clone(),
+            ]
+        })
         .collect();
     (header, rows)
 }

@@ -35,14 +35,24 @@ fn kv(out: &mut dyn Write, kv: &KeyValue, is_hex: bool, value_only: bool) -> std
     out.write_all(b"\n")
 }
 
-pub fn get(out: &mut dyn Write, r: &RangeResponse, is_hex: bool, value_only: bool) -> std::io::Result<()> {
+pub fn get(
+    out: &mut dyn Write,
+    r: &RangeResponse,
+    is_hex: bool,
+    value_only: bool,
+) -> std::io::Result<()> {
     for item in &r.kvs {
         kv(out, item, is_hex, value_only)?;
     }
     Ok(())
 }
 
-pub fn put(out: &mut dyn Write, r: &PutResponse, is_hex: bool, value_only: bool) -> std::io::Result<()> {
+pub fn put(
+    out: &mut dyn Write,
+    r: &PutResponse,
+    is_hex: bool,
+    value_only: bool,
+) -> std::io::Result<()> {
     writeln!(out, "OK")?;
     if let Some(prev) = &r.prev_kv {
         kv(out, prev, is_hex, value_only)?;
@@ -50,7 +60,12 @@ pub fn put(out: &mut dyn Write, r: &PutResponse, is_hex: bool, value_only: bool)
     Ok(())
 }
 
-pub fn del(out: &mut dyn Write, r: &DeleteRangeResponse, is_hex: bool, value_only: bool) -> std::io::Result<()> {
+pub fn del(
+    out: &mut dyn Write,
+    r: &DeleteRangeResponse,
+    is_hex: bool,
+    value_only: bool,
+) -> std::io::Result<()> {
     writeln!(out, "{}", r.deleted)?;
     for prev in &r.prev_kvs {
         kv(out, prev, is_hex, value_only)?;
@@ -58,7 +73,12 @@ pub fn del(out: &mut dyn Write, r: &DeleteRangeResponse, is_hex: bool, value_onl
     Ok(())
 }
 
-pub fn txn(out: &mut dyn Write, r: &TxnResponse, is_hex: bool, value_only: bool) -> std::io::Result<()> {
+pub fn txn(
+    out: &mut dyn Write,
+    r: &TxnResponse,
+    is_hex: bool,
+    value_only: bool,
+) -> std::io::Result<()> {
     writeln!(out, "{}", if r.succeeded { "SUCCESS" } else { "FAILURE" })?;
     for resp in &r.responses {
         writeln!(out)?;
@@ -83,13 +103,25 @@ pub fn member_list(out: &mut dyn Write, r: &MemberListResponse) -> std::io::Resu
     rows(out, &super::member_list_rows(r).1)
 }
 
-pub fn endpoint_health(out: &mut dyn Write, err: &mut dyn Write, list: &[EpHealth]) -> std::io::Result<()> {
+pub fn endpoint_health(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    list: &[EpHealth],
+) -> std::io::Result<()> {
     for h in list {
         if h.error.is_empty() {
-            writeln!(out, "{} is healthy: successfully committed proposal: took = {}", h.ep, h.took)?;
+            writeln!(
+                out,
+                "{} is healthy: successfully committed proposal: took = {}",
+                h.ep, h.took
+            )?;
         } else {
             out.flush()?;
-            writeln!(err, "{} is unhealthy: failed to commit proposal: {}", h.ep, h.error)?;
+            writeln!(
+                err,
+                "{} is unhealthy: failed to commit proposal: {}",
+                h.ep, h.error
+            )?;
         }
     }
     Ok(())
@@ -116,7 +148,11 @@ mod tests {
     #[test]
     fn get_prints_keys_and_values() {
         let r = RangeResponse {
-            kvs: vec![KeyValue { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() }],
+            kvs: vec![KeyValue {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let mut out = Vec::new();

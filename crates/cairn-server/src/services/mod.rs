@@ -3,3 +3,4 @@
 pub mod cluster;
 pub mod kv;
 pub mod maintenance;
+pub mod not_yet;

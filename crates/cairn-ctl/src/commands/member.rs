@@ -1,0 +1,131 @@
+//! `member add|list|promote|remove|update`: cluster membership.
+
+use cairn_proto::etcdserverpb::{MemberAddRequest, MemberUpdateRequest};
+
+use super::{arg_bytes, Ctx};
+use crate::cli::{MemberAddArgs, MemberUpdateArgs, PlainArgs};
+use crate::client::Client;
+use crate::error::CtlError;
+use crate::golang::quote;
+use crate::printer::{Format, MemberChange};
+
+pub fn list(ctx: &mut Ctx<'_>) -> Result<(), CtlError> {
+    let (settings, printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let mut client = Client::new(settings);
+    let resp = ctx
+        .block_on(client.member_list(timeout))?
+        .map_err(|e| CtlError::error(e.message))?;
+    printer.member_list(&mut ctx.sink(), &resp)
+}
+
+/// The single hex member ID argument of remove/update/promote.
+fn member_id(args: &[Vec<u8>]) -> Result<u64, CtlError> {
+    if args.len() != 1 {
+        return Err(CtlError::bad_args("member ID is not provided"));
+    }
+    crate::golang::parse_uint(&String::from_utf8_lossy(&args[0]), 16)
+        .map_err(|e| CtlError::bad_args(format!("bad member ID arg ({e}), expecting ID in Hex")))
+}
+
+pub fn add(ctx: &mut Ctx<'_>, a: &MemberAddArgs) -> Result<(), CtlError> {
+    let args = arg_bytes(&a.args);
+    let Some(name) = args.first() else {
+        return Err(CtlError::bad_args("member name not provided"));
+    };
+    if args.len() > 1 {
+        let mut message = String::from("too many arguments");
+        for arg in &args {
+            let text = String::from_utf8_lossy(arg);
+            if text.to_lowercase().starts_with("http") {
+                message.push_str(&format!(", did you mean --peer-urls={text}"));
+            }
+        }
+        return Err(CtlError::bad_args(message));
+    }
+    if a.peer_urls.is_empty() {
+        return Err(CtlError::bad_args("member peer urls not provided"));
+    }
+    let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
+    let (settings, printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let mut client = Client::new(settings);
+    let req = MemberAddRequest {
+        peer_ur_ls: urls,
+        is_learner: a.learner,
+    };
+    let resp = ctx
+        .block_on(client.member_add(timeout, req))?
+        .map_err(|e| CtlError::error(e.message))?;
+    printer.member_change(&mut ctx.sink(), &MemberChange::Added(&resp))?;
+    if printer.format == Format::Simple {
+        let new_id = resp.member.as_ref().map_or(0, |m| m.id);
+        let mut conf = Vec::new();
+        for m in &resp.members {
+            for url in &m.peer_ur_ls {
+                let member_name = if m.id == new_id {
+                    String::from_utf8_lossy(name).into_owned()
+                } else {
+                    m.name.clone()
+                };
+                conf.push(format!("{member_name}={url}"));
+            }
+        }
+        let out = &mut *ctx.out;
+        let _ = writeln!(out);
+        let _ = writeln!(out, "ETCD_NAME={}", quote(name));
+        let _ = writeln!(
+            out,
+            "ETCD_INITIAL_CLUSTER={}",
+            quote(conf.join(",").as_bytes())
+        );
+        let _ = writeln!(
+            out,
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS={}",
+            quote(a.peer_urls.as_bytes())
+        );
+        let _ = writeln!(out, "ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+    }
+    Ok(())
+}
+
+pub fn remove(ctx: &mut Ctx<'_>, a: &PlainArgs) -> Result<(), CtlError> {
+    let id = member_id(&arg_bytes(&a.args))?;
+    let (settings, printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let mut client = Client::new(settings);
+    let resp = ctx
+        .block_on(client.member_remove(timeout, id))?
+        .map_err(|e| CtlError::error(e.message))?;
+    printer.member_change(&mut ctx.sink(), &MemberChange::Removed(id, &resp))
+}
+
+pub fn update(ctx: &mut Ctx<'_>, a: &MemberUpdateArgs) -> Result<(), CtlError> {
+    let id = member_id(&arg_bytes(&a.args))?;
+    if a.peer_urls.is_empty() {
+        return Err(CtlError::bad_args("member peer urls not provided"));
+    }
+    let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
+    let (settings, printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let mut client = Client::new(settings);
+    let req = MemberUpdateRequest {
+        id,
+        peer_ur_ls: urls,
+    };
+    let resp = ctx
+        .block_on(client.member_update(timeout, req))?
+        .map_err(|e| CtlError::error(e.message))?;
+    printer.member_change(&mut ctx.sink(), &MemberChange::Updated(id, &resp))
+}
+
+pub fn promote(ctx: &mut Ctx<'_>, a: &PlainArgs) -> Result<(), CtlError> {
+    let id = member_id(&arg_bytes(&a.args))?;
+    let (settings, printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let mut client = Client::new(settings);
+    let resp = ctx
+        .block_on(client.member_promote(timeout, id))?
+        .map_err(|e| CtlError::error(e.message))?;
+    printer.member_change(&mut ctx.sink(), &MemberChange::Promoted(id, &resp))
+}

@@ -1,0 +1,97 @@
+//! One module per etcdctl command. Each follows the order of checks of its
+//! etcdctl counterpart (argument errors, then client configuration, then the
+//! RPC, then output), because that order decides which error a user sees.
+
+pub mod compaction;
+pub mod del;
+pub mod endpoint;
+pub mod get;
+pub mod member;
+pub mod put;
+pub mod txn;
+pub mod version;
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::os::unix::ffi::OsStringExt;
+
+use crate::error::CtlError;
+use crate::global::Globals;
+use crate::printer::Sink;
+
+/// What a running command has at hand.
+pub struct Ctx<'a> {
+    pub globals: Globals,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub stdin: &'a mut dyn BufRead,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        globals: Globals,
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        stdin: &'a mut dyn BufRead,
+    ) -> Self {
+        Ctx {
+            globals,
+            out,
+            err,
+            stdin,
+            runtime: None,
+        }
+    }
+
+    /// Runs async client code to completion.
+    pub fn block_on<F: std::future::Future>(&mut self, future: F) -> Result<F::Output, CtlError> {
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CtlError::error(format!("cannot start the async runtime: {e}")))?;
+            self.runtime = Some(runtime);
+        }
+        match &self.runtime {
+            Some(rt) => Ok(rt.block_on(future)),
+            None => Err(CtlError::error("no async runtime")),
+        }
+    }
+
+    pub fn sink(&mut self) -> Sink<'_> {
+        Sink {
+            out: &mut *self.out,
+            err: &mut *self.err,
+        }
+    }
+}
+
+/// Positional arguments as the byte strings Go sees.
+pub fn arg_bytes(args: &[OsString]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.clone().into_vec()).collect()
+}
+
+/// The end of the range of keys with prefix `key` (clientv3's `GetPrefixRangeEnd`).
+pub fn prefix_end(key: &[u8]) -> Vec<u8> {
+    let mut end = key.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end(b"foo"), b"fop");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), b"\x00");
+    }
+}
