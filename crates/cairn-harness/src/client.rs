@@ -1,13 +1,14 @@
-//! A small async gRPC client for tests: etcd's `KV`, `Maintenance` and `Cluster`
-//! services over one tonic channel, with connect-with-retry and per-call
-//! timeouts so a test never hangs on a killed or paused member.
+//! A small async gRPC client for tests: etcd's `KV`, `Maintenance`, `Cluster`
+//! and `Lease` services over one tonic channel, with connect-with-retry and
+//! per-call timeouts so a test never hangs on a killed or paused member.
 
 use std::time::{Duration, Instant};
 
 use cairn_proto::etcdserverpb::{
-    cluster_client::ClusterClient, kv_client::KvClient, maintenance_client::MaintenanceClient,
-    MemberListRequest, MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
-    StatusRequest, StatusResponse, TxnRequest, TxnResponse,
+    cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
+    maintenance_client::MaintenanceClient, MemberListRequest, MemberListResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, StatusRequest, StatusResponse, TxnRequest,
+    TxnResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -26,6 +27,8 @@ pub struct Client {
     pub maintenance: MaintenanceClient<Channel>,
     /// `etcdserverpb.Cluster`.
     pub cluster: ClusterClient<Channel>,
+    /// `etcdserverpb.Lease`.
+    pub lease: LeaseClient<Channel>,
 }
 
 impl Client {
@@ -54,7 +57,8 @@ impl Client {
                         endpoint: endpoint.to_string(),
                         kv: KvClient::new(channel.clone()),
                         maintenance: MaintenanceClient::new(channel.clone()),
-                        cluster: ClusterClient::new(channel),
+                        cluster: ClusterClient::new(channel.clone()),
+                        lease: LeaseClient::new(channel),
                     })
                 }
                 Err(e) if start.elapsed() < deadline => {
@@ -86,7 +90,11 @@ impl Client {
     }
 
     /// `KV.Put(key, value)`.
-    pub async fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<PutResponse> {
+    pub async fn put(
+        &mut self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<PutResponse> {
         let request = PutRequest {
             key: key.into(),
             value: value.into(),

@@ -112,7 +112,9 @@ impl Cluster {
     /// Creates the directory, picks ports and spawns every member without waiting.
     pub fn launch(spec: ClusterSpec) -> Result<Cluster> {
         if spec.size == 0 {
-            return Err(HarnessError::Other("a cluster needs at least one member".into()));
+            return Err(HarnessError::Other(
+                "a cluster needs at least one member".into(),
+            ));
         }
         let dir = tempfile::Builder::new()
             .prefix("cairn-cluster-")
@@ -232,6 +234,16 @@ impl Cluster {
         std::fs::read(self.log_path(i))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
+    }
+
+    /// Member `i`'s log since its most recent start (what the current or last
+    /// process printed).
+    pub fn log_of_last_start(&self, i: usize) -> String {
+        let log = self.read_log(i);
+        match log.rfind("=== cairn-harness: start #") {
+            Some(at) => log[at..].to_string(),
+            None => log,
+        }
     }
 
     /// The last `lines` lines of member `i`'s log.
@@ -358,7 +370,6 @@ impl Cluster {
     pub async fn wait_healthy(&mut self, i: usize, deadline: Duration) -> Result<()> {
         let start = Instant::now();
         let port = self.member(i)?.client_port;
-        let mut last = HealthProbe::Unreachable("not probed yet".into());
         loop {
             if let Some(status) = self.try_reap(i)? {
                 let m = self.member(i)?;
@@ -375,7 +386,7 @@ impl Cluster {
                     problem: "not running; cannot become healthy".into(),
                 });
             }
-            last = probe_health(port, Duration::from_secs(3)).await;
+            let last = probe_health(port, Duration::from_secs(3)).await;
             if last == HealthProbe::Healthy {
                 return Ok(());
             }
@@ -537,18 +548,19 @@ impl Cluster {
 
     /// `Maintenance.Status` of every running, unpaused member that answers,
     /// as `(index, status)`.
-    pub async fn statuses(
-        &self,
-    ) -> Vec<(usize, cairn_proto::etcdserverpb::StatusResponse)> {
+    pub async fn statuses(&self) -> Vec<(usize, cairn_proto::etcdserverpb::StatusResponse)> {
         let mut out = Vec::new();
         for i in 0..self.members.len() {
             if !self.is_running(i) || self.is_paused(i) {
                 continue;
             }
             let endpoint = self.endpoint(i);
-            let Ok(mut client) =
-                Client::connect_with_timeout(&endpoint, Duration::from_secs(1), Duration::from_secs(2))
-                    .await
+            let Ok(mut client) = Client::connect_with_timeout(
+                &endpoint,
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+            )
+            .await
             else {
                 continue;
             };
@@ -570,7 +582,11 @@ impl Cluster {
 
     /// Polls [`Cluster::find_leader`] until a leader other than `excluding`
     /// is found or `deadline` passes.
-    pub async fn wait_for_leader(&self, excluding: Option<usize>, deadline: Duration) -> Result<usize> {
+    pub async fn wait_for_leader(
+        &self,
+        excluding: Option<usize>,
+        deadline: Duration,
+    ) -> Result<usize> {
         let start = Instant::now();
         loop {
             if let Some(i) = self.find_leader().await {
@@ -581,7 +597,9 @@ impl Cluster {
             if start.elapsed() >= deadline {
                 return Err(HarnessError::Other(format!(
                     "no leader{} after {:?}",
-                    excluding.map(|e| format!(" other than member {e}")).unwrap_or_default(),
+                    excluding
+                        .map(|e| format!(" other than member {e}"))
+                        .unwrap_or_default(),
                     start.elapsed()
                 )));
             }
@@ -605,7 +623,11 @@ impl Cluster {
             match result {
                 Ok(list) => {
                     let cluster_id = list.header.as_ref().map(|h| h.cluster_id).unwrap_or(0);
-                    let member_ids = list.members.iter().map(|m| (m.name.clone(), m.id)).collect();
+                    let member_ids = list
+                        .members
+                        .iter()
+                        .map(|m| (m.name.clone(), m.id))
+                        .collect();
                     return Ok(ClusterIdentity {
                         cluster_id,
                         member_ids,

@@ -45,7 +45,10 @@ fn classify(response: &str) -> HealthProbe {
     let status_line = head.lines().next().unwrap_or("").to_string();
     let healthy = serde_json::from_str::<serde_json::Value>(body.trim())
         .ok()
-        .and_then(|v| v.get("health").and_then(|h| h.as_str().map(|s| s == "true")))
+        .and_then(|v| {
+            v.get("health")
+                .and_then(|h| h.as_str().map(|s| s == "true"))
+        })
         .unwrap_or(false);
     if healthy {
         HealthProbe::Healthy
@@ -73,7 +76,9 @@ mod tests {
         let ok = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n{\"health\":\"true\",\"reason\":\"\"}";
         assert_eq!(classify(ok), HealthProbe::Healthy);
         let no_leader = "HTTP/1.1 503 Service Unavailable\r\n\r\n{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}";
-        assert!(matches!(classify(no_leader), HealthProbe::Unhealthy(s) if s.contains("NO LEADER")));
+        assert!(
+            matches!(classify(no_leader), HealthProbe::Unhealthy(s) if s.contains("NO LEADER"))
+        );
         assert!(matches!(classify("garbage"), HealthProbe::Unhealthy(_)));
     }
 }

