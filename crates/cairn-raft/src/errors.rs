@@ -9,7 +9,10 @@ pub enum NodeError {
     #[error("{0}")]
     Config(String),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("state machine: {0}")]
     Store(String),
     #[error("raft: {0}")]

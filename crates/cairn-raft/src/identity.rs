@@ -53,6 +53,9 @@ mod tests {
         let a = member_id(&["http://b:1".into(), "http://a:1".into()], "t");
         let b = member_id(&["http://a:1".into(), "http://b:1".into()], "t");
         assert_eq!(a, b);
-        assert_ne!(a, member_id(&["http://a:1".into(), "http://b:1".into()], "u"));
+        assert_ne!(
+            a,
+            member_id(&["http://a:1".into(), "http://b:1".into()], "u")
+        );
     }
 }

@@ -41,7 +41,10 @@ fn encode<T: Serialize>(v: &T) -> io::Result<Vec<u8>> {
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> io::Result<T> {
     bincode::deserialize(bytes).map_err(|e| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("raft log: corrupt {what}: {e}"))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("raft log: corrupt {what}: {e}"),
+        )
     })
 }
 
@@ -52,7 +55,10 @@ impl LogStore {
         let shown = path.display().to_string();
         let db = Database::create(path)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{shown}: {e}")))?;
-        let store = LogStore { db: Arc::new(db), path: shown.into() };
+        let store = LogStore {
+            db: Arc::new(db),
+            path: shown.into(),
+        };
         // Make sure the tables exist and every stored entry decodes.
         let txn = store.db.begin_write().map_err(|e| store.err(e))?;
         txn.open_table(LOG).map_err(|e| store.err(e))?;
@@ -75,11 +81,18 @@ impl LogStore {
             let (k, v) = item.map_err(|e| self.err(e))?;
             let entry: Entry = decode("entry", v.value()).map_err(|e| self.err(e))?;
             if entry.log_id.index != k.value() {
-                return Err(self.err(format!("entry at key {} claims index {}", k.value(), entry.log_id.index)));
+                return Err(self.err(format!(
+                    "entry at key {} claims index {}",
+                    k.value(),
+                    entry.log_id.index
+                )));
             }
             if let Some(want) = expected {
                 if k.value() != want {
-                    return Err(self.err(format!("gap in log: expected index {want}, found {}", k.value())));
+                    return Err(self.err(format!(
+                        "gap in log: expected index {want}, found {}",
+                        k.value()
+                    )));
                 }
             }
             expected = Some(k.value() + 1);
@@ -99,13 +112,20 @@ impl LogStore {
         }
     }
 
-    fn put_meta<T: Serialize>(&self, key: &str, value: &T, durability: Durability) -> io::Result<()> {
+    fn put_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> io::Result<()> {
         let bytes = encode(value)?;
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         txn.set_durability(durability).map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(META).map_err(|e| self.err(e))?;
-            table.insert(key, bytes.as_slice()).map_err(|e| self.err(e))?;
+            table
+                .insert(key, bytes.as_slice())
+                .map_err(|e| self.err(e))?;
         }
         txn.commit().map_err(|e| self.err(e))
     }
@@ -140,27 +160,38 @@ impl LogStore {
 
     fn write_entries(&self, entries: Vec<Entry>) -> io::Result<()> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(LOG).map_err(|e| self.err(e))?;
             for entry in &entries {
                 let bytes = encode(entry)?;
-                table.insert(entry.log_id.index, bytes.as_slice()).map_err(|e| self.err(e))?;
+                table
+                    .insert(entry.log_id.index, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
             }
         }
         txn.commit().map_err(|e| self.err(e))
     }
 
-    fn remove_range(&self, range: (Bound<u64>, Bound<u64>), purged: Option<&LogId>) -> io::Result<()> {
+    fn remove_range(
+        &self,
+        range: (Bound<u64>, Bound<u64>),
+        purged: Option<&LogId>,
+    ) -> io::Result<()> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-            table.retain_in(range, |_, _| false).map_err(|e| self.err(e))?;
+            table
+                .retain_in(range, |_, _| false)
+                .map_err(|e| self.err(e))?;
             if let Some(purged) = purged {
                 let bytes = encode(purged)?;
                 let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-                meta.insert(KEY_PURGED, bytes.as_slice()).map_err(|e| self.err(e))?;
+                meta.insert(KEY_PURGED, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
             }
         }
         txn.commit().map_err(|e| self.err(e))
@@ -218,8 +249,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged: Option<LogId> = self.get_meta(KEY_PURGED)?;
-        let last = self.last_entry_id()?.or_else(|| last_purged.clone());
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        let last = self.last_entry_id()?.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -227,8 +261,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        let vote = vote.clone();
-        self.blocking(move |s| s.put_meta(KEY_VOTE, &vote, Durability::Immediate)).await
+        let vote = *vote;
+        self.blocking(move |s| s.put_meta(KEY_VOTE, &vote, Durability::Immediate))
+            .await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -244,7 +279,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_meta(KEY_COMMITTED)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -265,12 +304,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map(|l| l.index + 1).unwrap_or(0);
-        self.blocking(move |s| s.remove_range((Bound::Included(from), Bound::Unbounded), None)).await
+        self.blocking(move |s| s.remove_range((Bound::Included(from), Bound::Unbounded), None))
+            .await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let upto = log_id.index;
-        self.blocking(move |s| s.remove_range((Bound::Unbounded, Bound::Included(upto)), Some(&log_id)))
-            .await
+        self.blocking(move |s| {
+            s.remove_range((Bound::Unbounded, Bound::Included(upto)), Some(&log_id))
+        })
+        .await
     }
 }

@@ -34,8 +34,13 @@ pub struct PeerChannels {
 impl PeerChannels {
     /// A client for the first usable peer URL of a member.
     pub fn client(&self, urls: &[String]) -> Result<PeerClient<Channel>, String> {
-        let url = urls.first().ok_or_else(|| "member has no peer URL".to_string())?;
-        let mut map = self.channels.lock().map_err(|_| "peer channel cache poisoned".to_string())?;
+        let url = urls
+            .first()
+            .ok_or_else(|| "member has no peer URL".to_string())?;
+        let mut map = self
+            .channels
+            .lock()
+            .map_err(|_| "peer channel cache poisoned".to_string())?;
         let channel = match map.get(url) {
             Some(c) => c.clone(),
             None => {
@@ -98,7 +103,10 @@ impl PeerConnection {
     ) -> Result<Resp, RPCError<TypeConfig>> {
         let payload = bincode::serialize(req)
             .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))?;
-        let mut client = self.channels.client(&self.urls).map_err(|e| RPCError::Unreachable(unreachable(e)))?;
+        let mut client = self
+            .channels
+            .client(&self.urls)
+            .map_err(|e| RPCError::Unreachable(unreachable(e)))?;
         let mut request = tonic::Request::new(RaftMessage {
             cluster_id: self.cluster_id,
             from_member_id: self.member_id,
@@ -107,7 +115,12 @@ impl PeerConnection {
         });
         request.set_timeout(timeout);
         let reply = client.raft(request).await.map_err(|status| {
-            let msg = format!("peer {:x} ({}): {}", self.target, self.urls.join(","), status.message());
+            let msg = format!(
+                "peer {:x} ({}): {}",
+                self.target,
+                self.urls.join(","),
+                status.message()
+            );
             RPCError::Unreachable(unreachable(msg))
         })?;
         bincode::deserialize(&reply.into_inner().payload)
@@ -123,7 +136,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::AppendEntries, &rpc, option.hard_ttl()).await
+        self.call(RaftRpc::AppendEntries, &rpc, option.hard_ttl())
+            .await
     }
 
     async fn vote(
@@ -163,6 +177,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::TransferLeader, &req, option.hard_ttl()).await
+        self.call(RaftRpc::TransferLeader, &req, option.hard_ttl())
+            .await
     }
 }

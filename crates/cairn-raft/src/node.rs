@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use cairn_mvcc::Store;
 use cairn_proto::cairnpb::{InternalRequest, InternalResponse, ProposeRequest, ReadIndexRequest};
-use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::ReadPolicy;
 use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,10 @@ pub struct RaftNode {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> NodeError {
-    NodeError::Io { path: path.display().to_string(), source }
+    NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
@@ -111,7 +114,9 @@ fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     f.sync_all().map_err(|e| io_err(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(dir, e))?;
     }
     Ok(())
 }
@@ -122,7 +127,16 @@ impl NodeConfig {
         let mut members = BTreeMap::new();
         for (name, urls) in &self.initial_cluster {
             let id = identity::member_id(urls, &self.initial_cluster_token);
-            if members.insert(id, PeerNode { name: name.clone(), peer_urls: urls.clone() }).is_some() {
+            if members
+                .insert(
+                    id,
+                    PeerNode {
+                        name: name.clone(),
+                        peer_urls: urls.clone(),
+                    },
+                )
+                .is_some()
+            {
                 return Err(NodeError::Config(format!(
                     "--initial-cluster has duplicate member with peer URLs {}",
                     urls.join(",")
@@ -180,7 +194,12 @@ impl RaftNode {
         let snap_dir = member_dir.join("snap");
         let identity_path = member_dir.join("identity.json");
         let existing = identity_path.exists();
-        if !existing && member_dir.exists() && std::fs::read_dir(&member_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        if !existing
+            && member_dir.exists()
+            && std::fs::read_dir(&member_dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        {
             return Err(NodeError::Config(format!(
                 "{}: data dir has member files but no identity.json; refusing to start on a damaged data dir",
                 member_dir.display()
@@ -192,11 +211,15 @@ impl RaftNode {
         let identity: Identity = if existing {
             let bytes = std::fs::read(&identity_path).map_err(|e| io_err(&identity_path, e))?;
             serde_json::from_slice(&bytes).map_err(|e| {
-                NodeError::Config(format!("{}: corrupt member identity: {e}", identity_path.display()))
+                NodeError::Config(format!(
+                    "{}: corrupt member identity: {e}",
+                    identity_path.display()
+                ))
             })?
         } else {
             let id = cfg.new_identity()?;
-            let bytes = serde_json::to_vec_pretty(&id).map_err(|e| NodeError::Config(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec_pretty(&id).map_err(|e| NodeError::Config(e.to_string()))?;
             write_file_durably(&identity_path, &bytes)?;
             id
         };
@@ -213,8 +236,10 @@ impl RaftNode {
             Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
         );
         // Refuse a state machine whose applied state or Raft snapshot cannot be read.
-        sm.applied().map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
-        sm.check_snapshot_file().map_err(|e| NodeError::Store(e.to_string()))?;
+        sm.applied()
+            .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
+        sm.check_snapshot_file()
+            .map_err(|e| NodeError::Store(e.to_string()))?;
 
         let config = Config {
             cluster_name: "cairn".into(),
@@ -226,7 +251,11 @@ impl RaftNode {
             install_snapshot_timeout: 600_000,
             ..Default::default()
         };
-        let config = Arc::new(config.validate().map_err(|e| NodeError::Config(format!("raft config: {e}")))?);
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| NodeError::Config(format!("raft config: {e}")))?,
+        );
         let channels = PeerChannels::default();
         let network = PeerNetwork {
             cluster_id: identity.cluster_id,
@@ -237,7 +266,10 @@ impl RaftNode {
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
-        let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
         if !initialized {
             // Every member of a new cluster proposes the same initial membership; the
             // resulting first log entry is identical on all of them.
@@ -344,53 +376,87 @@ impl RaftNode {
         loop {
             let leader_known = match self.inner.raft.client_write(Request(req.clone())).await {
                 Ok(r) => return Ok(r.data.0),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
-                    Some(node) if f.leader_id != Some(self.member_id()) => {
-                        match self.forward(&node, req.clone(), deadline).await {
-                            Ok(resp) => return Ok(resp),
-                            Err(Retry::Again) => true,
-                            Err(Retry::Fail(e)) => return Err(e),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    match f.leader_node {
+                        Some(node) if f.leader_id != Some(self.member_id()) => {
+                            match self.forward(&node, req.clone(), deadline).await {
+                                Ok(resp) => return Ok(resp),
+                                Err(Retry::Again) => true,
+                                Err(Retry::Fail(e)) => return Err(e),
+                            }
                         }
+                        _ => false,
                     }
-                    _ => false,
-                },
+                }
                 Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
                     return Err(ProposeError::LeaderChanged)
                 }
                 Err(RaftError::APIError(e)) => {
-                    return Err(ProposeError::Remote(tonic::Code::Unavailable, format!("etcdserver: {e}")))
+                    return Err(ProposeError::Remote(
+                        tonic::Code::Unavailable,
+                        format!("etcdserver: {e}"),
+                    ))
                 }
                 Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
             };
             if Instant::now() >= deadline {
-                return Err(if leader_known { ProposeError::Timeout } else { ProposeError::NoLeader });
+                return Err(if leader_known {
+                    ProposeError::Timeout
+                } else {
+                    ProposeError::NoLeader
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Leader side of a forwarded proposal: propose here or say we are not the leader.
-    pub(crate) async fn propose_local(&self, req: InternalRequest) -> Result<InternalResponse, ProposeError> {
+    pub(crate) async fn propose_local(
+        &self,
+        req: InternalRequest,
+    ) -> Result<InternalResponse, ProposeError> {
         match self.inner.raft.client_write(Request(req)).await {
             Ok(r) => Ok(r.data.0),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                Err(ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()))
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(
+                ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()),
+            ),
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                Err(ProposeError::LeaderChanged)
             }
-            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => Err(ProposeError::LeaderChanged),
-            Err(RaftError::APIError(e)) => {
-                Err(ProposeError::Remote(tonic::Code::Unavailable, format!("etcdserver: {e}")))
-            }
+            Err(RaftError::APIError(e)) => Err(ProposeError::Remote(
+                tonic::Code::Unavailable,
+                format!("etcdserver: {e}"),
+            )),
             Err(RaftError::Fatal(_)) => Err(ProposeError::Stopped),
         }
     }
 
-    async fn forward(&self, leader: &PeerNode, req: InternalRequest, deadline: Instant) -> Result<InternalResponse, Retry> {
-        let mut client = self.inner.channels.client(&leader.peer_urls).map_err(|_| Retry::Again)?;
-        let mut request = tonic::Request::new(ProposeRequest { cluster_id: self.cluster_id(), request: Some(req) });
-        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+    async fn forward(
+        &self,
+        leader: &PeerNode,
+        req: InternalRequest,
+        deadline: Instant,
+    ) -> Result<InternalResponse, Retry> {
+        let mut client = self
+            .inner
+            .channels
+            .client(&leader.peer_urls)
+            .map_err(|_| Retry::Again)?;
+        let mut request = tonic::Request::new(ProposeRequest {
+            cluster_id: self.cluster_id(),
+            request: Some(req),
+        });
+        request.set_timeout(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
         match client.propose(request).await {
             Ok(resp) => resp.into_inner().response.ok_or_else(|| {
-                Retry::Fail(ProposeError::Remote(tonic::Code::Internal, "empty response from leader".into()))
+                Retry::Fail(ProposeError::Remote(
+                    tonic::Code::Internal,
+                    "empty response from leader".into(),
+                ))
             }),
             Err(status) => Err(classify_forward_error(status)),
         }
@@ -398,12 +464,19 @@ impl RaftNode {
 
     /// On the leader: confirm leadership with a quorum and return the read index.
     pub(crate) async fn leader_read_index(&self) -> Result<u64, ProposeError> {
-        match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+        match self
+            .inner
+            .raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+        {
             Ok(read) => Ok(read.index()),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
-                Err(ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()))
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => Err(
+                ProposeError::Remote(tonic::Code::FailedPrecondition, NOT_LEADER.into()),
+            ),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                Err(ProposeError::Timeout)
             }
-            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => Err(ProposeError::Timeout),
             Err(RaftError::Fatal(_)) => Err(ProposeError::Stopped),
         }
     }
@@ -413,42 +486,63 @@ impl RaftNode {
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
         loop {
-            let leader_known = match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            let leader_known = match self
+                .inner
+                .raft
+                .ensure_linearizable(ReadPolicy::ReadIndex)
+                .await
+            {
                 Ok(_) => return Ok(()),
-                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => match f.leader_node {
-                    Some(node) if f.leader_id != Some(self.member_id()) => {
-                        match self.remote_read_index(&node, deadline).await {
-                            Ok(index) => {
-                                let wait = deadline.saturating_duration_since(Instant::now());
-                                return self
-                                    .inner
-                                    .raft
-                                    .wait(Some(wait))
-                                    .applied_index_at_least(Some(index), "read index")
-                                    .await
-                                    .map(|_| ())
-                                    .map_err(|_| ProposeError::Timeout);
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                    match f.leader_node {
+                        Some(node) if f.leader_id != Some(self.member_id()) => {
+                            match self.remote_read_index(&node, deadline).await {
+                                Ok(index) => {
+                                    let wait = deadline.saturating_duration_since(Instant::now());
+                                    return self
+                                        .inner
+                                        .raft
+                                        .wait(Some(wait))
+                                        .applied_index_at_least(Some(index), "read index")
+                                        .await
+                                        .map(|_| ())
+                                        .map_err(|_| ProposeError::Timeout);
+                                }
+                                Err(Retry::Again) => true,
+                                Err(Retry::Fail(e)) => return Err(e),
                             }
-                            Err(Retry::Again) => true,
-                            Err(Retry::Fail(e)) => return Err(e),
                         }
+                        _ => false,
                     }
-                    _ => false,
-                },
+                }
                 Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => true,
                 Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
             };
             if Instant::now() >= deadline {
-                return Err(if leader_known { ProposeError::Timeout } else { ProposeError::NoLeader });
+                return Err(if leader_known {
+                    ProposeError::Timeout
+                } else {
+                    ProposeError::NoLeader
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
-        let mut client = self.inner.channels.client(&leader.peer_urls).map_err(|_| Retry::Again)?;
-        let mut request = tonic::Request::new(ReadIndexRequest { cluster_id: self.cluster_id() });
-        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        let mut client = self
+            .inner
+            .channels
+            .client(&leader.peer_urls)
+            .map_err(|_| Retry::Again)?;
+        let mut request = tonic::Request::new(ReadIndexRequest {
+            cluster_id: self.cluster_id(),
+        });
+        request.set_timeout(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
         match client.read_index(request).await {
             Ok(resp) => Ok(resp.into_inner().read_index),
             Err(status) => Err(classify_forward_error(status)),
@@ -474,7 +568,8 @@ enum Retry {
 
 fn classify_forward_error(status: tonic::Status) -> Retry {
     let msg = status.message();
-    if msg == NOT_LEADER || msg.contains("tcp connect error") || msg.contains("Connection refused") {
+    if msg == NOT_LEADER || msg.contains("tcp connect error") || msg.contains("Connection refused")
+    {
         return Retry::Again;
     }
     if status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:") {

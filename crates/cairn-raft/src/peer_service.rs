@@ -39,12 +39,16 @@ impl PeerService {
 }
 
 fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
-    bincode::deserialize(payload).map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
+    bincode::deserialize(payload)
+        .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Response<RaftMessage>, Status> {
     let payload = bincode::serialize(v).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(RaftMessage { payload, ..Default::default() }))
+    Ok(Response::new(RaftMessage {
+        payload,
+        ..Default::default()
+    }))
 }
 
 fn raft_status(e: impl std::fmt::Display) -> Status {
@@ -59,38 +63,86 @@ impl Peer for PeerService {
         let raft = self.node.raft();
         match RaftRpc::try_from(msg.rpc) {
             Ok(RaftRpc::AppendEntries) => {
-                let r = raft.append_entries(decode(&msg.payload)?).await.map_err(raft_status)?;
+                let r = raft
+                    .append_entries(decode(&msg.payload)?)
+                    .await
+                    .map_err(raft_status)?;
                 encode(&r)
             }
-            Ok(RaftRpc::Vote) => encode(&raft.vote(decode(&msg.payload)?).await.map_err(raft_status)?),
-            Ok(RaftRpc::PreVote) => encode(&raft.pre_vote(decode(&msg.payload)?).await.map_err(raft_status)?),
+            Ok(RaftRpc::Vote) => encode(
+                &raft
+                    .vote(decode(&msg.payload)?)
+                    .await
+                    .map_err(raft_status)?,
+            ),
+            Ok(RaftRpc::PreVote) => encode(
+                &raft
+                    .pre_vote(decode(&msg.payload)?)
+                    .await
+                    .map_err(raft_status)?,
+            ),
             Ok(RaftRpc::InstallSnapshot) => {
                 let (vote, meta, data): (Vote, SnapshotMeta, Vec<u8>) = decode(&msg.payload)?;
-                let snapshot = openraft::alias::SnapshotOf::<crate::types::TypeConfig, Vec<u8>> { meta, snapshot: data };
-                encode(&raft.install_full_snapshot(vote, snapshot).await.map_err(raft_status)?)
+                let snapshot = openraft::alias::SnapshotOf::<crate::types::TypeConfig, Vec<u8>> {
+                    meta,
+                    snapshot: data,
+                };
+                encode(
+                    &raft
+                        .install_full_snapshot(vote, snapshot)
+                        .await
+                        .map_err(raft_status)?,
+                )
             }
-            Ok(RaftRpc::TransferLeader) => {
-                encode(&raft.handle_transfer_leader(decode(&msg.payload)?).await.map_err(raft_status)?)
-            }
-            Err(_) => Err(Status::invalid_argument(format!("unknown raft rpc {}", msg.rpc))),
+            Ok(RaftRpc::TransferLeader) => encode(
+                &raft
+                    .handle_transfer_leader(decode(&msg.payload)?)
+                    .await
+                    .map_err(raft_status)?,
+            ),
+            Err(_) => Err(Status::invalid_argument(format!(
+                "unknown raft rpc {}",
+                msg.rpc
+            ))),
         }
     }
 
-    async fn propose(&self, request: Request<ProposeRequest>) -> Result<Response<ProposeResponse>, Status> {
+    async fn propose(
+        &self,
+        request: Request<ProposeRequest>,
+    ) -> Result<Response<ProposeResponse>, Status> {
         let msg = request.into_inner();
         self.check_cluster(msg.cluster_id)?;
-        let req = msg.request.ok_or_else(|| Status::invalid_argument("empty proposal"))?;
-        let response = self.node.propose_local(req).await.map_err(|e| e.to_status())?;
-        Ok(Response::new(ProposeResponse { response: Some(response) }))
+        let req = msg
+            .request
+            .ok_or_else(|| Status::invalid_argument("empty proposal"))?;
+        let response = self
+            .node
+            .propose_local(req)
+            .await
+            .map_err(|e| e.to_status())?;
+        Ok(Response::new(ProposeResponse {
+            response: Some(response),
+        }))
     }
 
-    async fn read_index(&self, request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+    async fn read_index(
+        &self,
+        request: Request<ReadIndexRequest>,
+    ) -> Result<Response<ReadIndexResponse>, Status> {
         self.check_cluster(request.into_inner().cluster_id)?;
-        let read_index = self.node.leader_read_index().await.map_err(|e| e.to_status())?;
+        let read_index = self
+            .node
+            .leader_read_index()
+            .await
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(ReadIndexResponse { read_index }))
     }
 
-    async fn identify(&self, _request: Request<IdentifyRequest>) -> Result<Response<IdentifyResponse>, Status> {
+    async fn identify(
+        &self,
+        _request: Request<IdentifyRequest>,
+    ) -> Result<Response<IdentifyResponse>, Status> {
         Ok(Response::new(IdentifyResponse {
             cluster_id: self.node.cluster_id(),
             member_id: self.node.member_id(),

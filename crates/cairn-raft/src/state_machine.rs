@@ -69,7 +69,10 @@ impl StateMachine {
     pub fn applied(&self) -> io::Result<AppliedState> {
         match self.store.raft_state().map_err(io_other)? {
             Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("state machine: corrupt applied state: {e}"))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("state machine: corrupt applied state: {e}"),
+                )
             }),
             None => Ok(AppliedState::default()),
         }
@@ -85,11 +88,17 @@ impl StateMachine {
             Ok(bytes) => bincode::deserialize(&bytes).map(Some).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: corrupt raft snapshot: {e}", self.snapshot_path.display()),
+                    format!(
+                        "{}: corrupt raft snapshot: {e}",
+                        self.snapshot_path.display()
+                    ),
                 )
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", self.snapshot_path.display()))),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("{}: {e}", self.snapshot_path.display()),
+            )),
         }
     }
 
@@ -112,7 +121,10 @@ impl StateMachine {
 
 /// Turns the store's result for one request into the wire form handed back to the proposer.
 pub fn to_response(result: ApplyResult, index: u64) -> InternalResponse {
-    let mut out = InternalResponse { applied_index: index, ..Default::default() };
+    let mut out = InternalResponse {
+        applied_index: index,
+        ..Default::default()
+    };
     match result {
         Ok(ApplyResponse::Put(r)) => out.response = Some(Resp::Put(r)),
         Ok(ApplyResponse::DeleteRange(r)) => out.response = Some(Resp::DeleteRange(r)),
@@ -155,7 +167,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for (entry, _) in &batch {
             let log_id = entry.log_id();
             if let EntryPayload::Membership(m) = &entry.payload {
-                state.membership = Membership::new(Some(log_id.clone()), m.clone());
+                state.membership = Membership::new(Some(log_id), m.clone());
             }
             state.last_applied = Some(log_id);
         }
@@ -190,12 +202,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Vec<u8>,
+    ) -> Result<(), io::Error> {
         let _guard = self.lock.lock().await;
         let store = self.store.clone();
         let data = snapshot.clone();
         tokio::task::block_in_place(|| store.install_snapshot(&data)).map_err(io_other)?;
-        self.save_snapshot(&StoredSnapshot { meta: meta.clone(), data: snapshot })?;
+        self.save_snapshot(&StoredSnapshot {
+            meta: meta.clone(),
+            data: snapshot,
+        })?;
         let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
         tracing::info!(index, "cairn: installed raft snapshot");
         (self.on_applied)(index);
@@ -203,7 +222,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(self.load_snapshot()?.map(|s| Snapshot { meta: s.meta, snapshot: s.data }))
+        Ok(self.load_snapshot()?.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: s.data,
+        }))
     }
 }
 
@@ -220,11 +242,17 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         .map_err(io_other)?;
         let state = self.applied()?;
         let meta = SnapshotMeta {
-            last_log_id: state.last_applied.clone(),
+            last_log_id: state.last_applied,
             last_membership: state.membership.clone(),
         };
-        self.save_snapshot(&StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
+        self.save_snapshot(&StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        })?;
         tracing::info!(index = ?state.last_applied.map(|l| l.index), "cairn: built raft snapshot");
-        Ok(Snapshot { meta, snapshot: data })
+        Ok(Snapshot {
+            meta,
+            snapshot: data,
+        })
     }
 }

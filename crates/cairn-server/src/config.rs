@@ -18,7 +18,11 @@ pub enum ConfigError {
     #[error("flag needs an argument: -{0}")]
     MissingValue(String),
     #[error("invalid value {value:?} for flag -{flag}: {reason}")]
-    BadValue { flag: String, value: String, reason: String },
+    BadValue {
+        flag: String,
+        value: String,
+        reason: String,
+    },
     #[error("'{0}' is not a valid flag")]
     Positional(String),
     #[error("cannot load config file {path}: {reason}")]
@@ -59,7 +63,10 @@ pub struct ServerConfig {
 type RawFlags = BTreeMap<String, String>;
 
 /// Parses the command line (without the program name) with the given environment.
-pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ConfigError> {
+pub fn parse(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, ConfigError> {
     let mut raw = RawFlags::new();
     let mut i = 0;
     while i < args.len() {
@@ -86,7 +93,9 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             (Kind::Value, Some(v)) => v,
             (Kind::Bool, None) => "true".to_string(),
             (Kind::Value, None) => {
-                let v = args.get(i).ok_or_else(|| ConfigError::MissingValue(name.to_string()))?;
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| ConfigError::MissingValue(name.to_string()))?;
                 i += 1;
                 v.clone()
             }
@@ -110,7 +119,10 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Co
 
 /// Reads etcd's YAML config file into flag values (keys are the flag names).
 fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
-    let err = |reason: String| ConfigError::File { path: path.to_string(), reason };
+    let err = |reason: String| ConfigError::File {
+        path: path.to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
     let mut raw = RawFlags::new();
@@ -121,7 +133,10 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
         return Err(err("top level is not a mapping".into()));
     };
     for (k, v) in map {
-        let key = k.as_str().ok_or_else(|| err(format!("non-string key {k:?}")))?.to_string();
+        let key = k
+            .as_str()
+            .ok_or_else(|| err(format!("non-string key {k:?}")))?
+            .to_string();
         let value = match &v {
             serde_yaml::Value::Null => continue,
             serde_yaml::Value::String(s) => s.clone(),
@@ -134,14 +149,20 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
                     if let (Some(ik), false) = (ik.as_str(), iv.is_null()) {
                         let val = match iv {
                             serde_yaml::Value::String(s) => s.clone(),
-                            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                            other => serde_yaml::to_string(other)
+                                .unwrap_or_default()
+                                .trim()
+                                .to_string(),
                         };
                         raw.insert(format!("{prefix}{ik}"), val);
                     }
                 }
                 continue;
             }
-            other => serde_yaml::to_string(other).map_err(|e| err(e.to_string()))?.trim().to_string(),
+            other => serde_yaml::to_string(other)
+                .map_err(|e| err(e.to_string()))?
+                .trim()
+                .to_string(),
         };
         if flags::lookup(&key).is_none() {
             return Err(err(format!("unknown field {key:?}")));
@@ -152,7 +173,11 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
 }
 
 fn bad(flag: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::BadValue { flag: flag.into(), value: value.into(), reason: reason.into() }
+    ConfigError::BadValue {
+        flag: flag.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 fn parse_urls(flag: &str, value: &str) -> Result<Vec<Url>, ConfigError> {
@@ -163,10 +188,20 @@ fn parse_urls(flag: &str, value: &str) -> Result<Vec<Url>, ConfigError> {
             let url = Url::parse(s).map_err(|e| bad(flag, value, e.to_string()))?;
             match url.scheme() {
                 "http" | "https" | "unix" | "unixs" => {}
-                other => return Err(bad(flag, value, format!("URL scheme must be http, https, unix, or unixs: {other}"))),
+                other => {
+                    return Err(bad(
+                        flag,
+                        value,
+                        format!("URL scheme must be http, https, unix, or unixs: {other}"),
+                    ))
+                }
             }
             if url.host_str().is_none() || url.port().is_none() {
-                return Err(bad(flag, value, format!("URL address does not have the form \"host:port\": {s}")));
+                return Err(bad(
+                    flag,
+                    value,
+                    format!("URL address does not have the form \"host:port\": {s}"),
+                ));
             }
             Ok(url)
         })
@@ -179,15 +214,21 @@ pub fn url_string(u: &Url) -> String {
 }
 
 fn parse_u64(flag: &str, value: &str) -> Result<u64, ConfigError> {
-    value.parse::<u64>().map_err(|e| bad(flag, value, e.to_string()))
+    value
+        .parse::<u64>()
+        .map_err(|e| bad(flag, value, e.to_string()))
 }
 
 fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for part in value.split(',').filter(|s| !s.is_empty()) {
-        let (name, url) = part
-            .split_once('=')
-            .ok_or_else(|| bad("initial-cluster", value, format!("{part:?} is not name=URL")))?;
+        let (name, url) = part.split_once('=').ok_or_else(|| {
+            bad(
+                "initial-cluster",
+                value,
+                format!("{part:?} is not name=URL"),
+            )
+        })?;
         parse_urls("initial-cluster", url)?;
         match out.iter_mut().find(|(n, _)| n == name) {
             Some((_, urls)) => urls.push(url.to_string()),
@@ -200,11 +241,23 @@ fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Vec<String>)>, Conf
 fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
     let get = |k: &str| raw.get(k).map(String::as_str);
     let name = get("name").unwrap_or("default").to_string();
-    let data_dir = PathBuf::from(get("data-dir").map(str::to_string).unwrap_or_else(|| format!("{name}.etcd")));
-    let listen_client_urls = parse_urls("listen-client-urls", get("listen-client-urls").unwrap_or("http://localhost:2379"))?;
-    let advertise_client_urls =
-        parse_urls("advertise-client-urls", get("advertise-client-urls").unwrap_or("http://localhost:2379"))?;
-    let listen_peer_urls = parse_urls("listen-peer-urls", get("listen-peer-urls").unwrap_or("http://localhost:2380"))?;
+    let data_dir = PathBuf::from(
+        get("data-dir")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{name}.etcd")),
+    );
+    let listen_client_urls = parse_urls(
+        "listen-client-urls",
+        get("listen-client-urls").unwrap_or("http://localhost:2379"),
+    )?;
+    let advertise_client_urls = parse_urls(
+        "advertise-client-urls",
+        get("advertise-client-urls").unwrap_or("http://localhost:2379"),
+    )?;
+    let listen_peer_urls = parse_urls(
+        "listen-peer-urls",
+        get("listen-peer-urls").unwrap_or("http://localhost:2380"),
+    )?;
     let initial_advertise_peer_urls = parse_urls(
         "initial-advertise-peer-urls",
         get("initial-advertise-peer-urls").unwrap_or("http://localhost:2380"),
@@ -212,17 +265,30 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
     // Like etcd: without --initial-cluster, the cluster is this member alone.
     let initial_cluster = match get("initial-cluster") {
         Some(v) => parse_initial_cluster(v)?,
-        None => vec![(name.clone(), initial_advertise_peer_urls.iter().map(url_string).collect())],
+        None => vec![(
+            name.clone(),
+            initial_advertise_peer_urls.iter().map(url_string).collect(),
+        )],
     };
     let initial_cluster_state_new = match get("initial-cluster-state").unwrap_or("new") {
         "new" => true,
         "existing" => false,
         other => {
-            return Err(bad("initial-cluster-state", other, "valid values include 'new', 'existing'"));
+            return Err(bad(
+                "initial-cluster-state",
+                other,
+                "valid values include 'new', 'existing'",
+            ));
         }
     };
-    let heartbeat_interval_ms = parse_u64("heartbeat-interval", get("heartbeat-interval").unwrap_or("100"))?;
-    let election_timeout_ms = parse_u64("election-timeout", get("election-timeout").unwrap_or("1000"))?;
+    let heartbeat_interval_ms = parse_u64(
+        "heartbeat-interval",
+        get("heartbeat-interval").unwrap_or("100"),
+    )?;
+    let election_timeout_ms = parse_u64(
+        "election-timeout",
+        get("election-timeout").unwrap_or("1000"),
+    )?;
     if heartbeat_interval_ms == 0 || election_timeout_ms < 5 * heartbeat_interval_ms {
         return Err(bad(
             "election-timeout",
@@ -232,11 +298,19 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
     }
     let logger = get("logger").unwrap_or("zap").to_string();
     if logger != "zap" && logger != "capnslog" {
-        return Err(bad("logger", &logger, "valid values are 'zap' and 'capnslog'"));
+        return Err(bad(
+            "logger",
+            &logger,
+            "valid values are 'zap' and 'capnslog'",
+        ));
     }
     let log_level = get("log-level").unwrap_or("info").to_string();
     if !["debug", "info", "warn", "error", "panic", "fatal"].contains(&log_level.as_str()) {
-        return Err(bad("log-level", &log_level, "valid values are debug, info, warn, error, panic, fatal"));
+        return Err(bad(
+            "log-level",
+            &log_level,
+            "valid values are debug, info, warn, error, panic, fatal",
+        ));
     }
     let mut ignored_flags: Vec<String> = raw
         .keys()
@@ -253,11 +327,16 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         initial_advertise_peer_urls,
         initial_cluster,
         initial_cluster_state_new,
-        initial_cluster_token: get("initial-cluster-token").unwrap_or("etcd-cluster").to_string(),
+        initial_cluster_token: get("initial-cluster-token")
+            .unwrap_or("etcd-cluster")
+            .to_string(),
         heartbeat_interval_ms,
         election_timeout_ms,
         snapshot_count: parse_u64("snapshot-count", get("snapshot-count").unwrap_or("100000"))?,
-        max_request_bytes: parse_u64("max-request-bytes", get("max-request-bytes").unwrap_or("1572864"))?,
+        max_request_bytes: parse_u64(
+            "max-request-bytes",
+            get("max-request-bytes").unwrap_or("1572864"),
+        )?,
         max_txn_ops: parse_u64("max-txn-ops", get("max-txn-ops").unwrap_or("128"))?,
         log_level,
         logger,
@@ -278,7 +357,10 @@ mod tests {
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         match parse(&args, &|k| env.get(k).cloned())? {
             Command::Run(c) => Ok(*c),
             _ => panic!("expected a run command"),
@@ -290,8 +372,17 @@ mod tests {
         let c = run(&[], &[]).unwrap();
         assert_eq!(c.name, "default");
         assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
-        assert_eq!(url_string(&c.listen_client_urls[0]), "http://localhost:2379");
-        assert_eq!(c.initial_cluster, vec![("default".to_string(), vec!["http://localhost:2380".to_string()])]);
+        assert_eq!(
+            url_string(&c.listen_client_urls[0]),
+            "http://localhost:2379"
+        );
+        assert_eq!(
+            c.initial_cluster,
+            vec![(
+                "default".to_string(),
+                vec!["http://localhost:2380".to_string()]
+            )]
+        );
         assert!(c.initial_cluster_state_new);
         assert_eq!(c.initial_cluster_token, "etcd-cluster");
         assert_eq!(c.max_request_bytes, 1572864);
@@ -301,7 +392,14 @@ mod tests {
     #[test]
     fn go_flag_forms_and_env() {
         let c = run(
-            &["-name", "m1", "--snapshot-count=5", "--max-txn-ops", "9", "--strict-reconfig-check"],
+            &[
+                "-name",
+                "m1",
+                "--snapshot-count=5",
+                "--max-txn-ops",
+                "9",
+                "--strict-reconfig-check",
+            ],
             &[("ETCD_NAME", "ignored"), ("ETCD_MAX_REQUEST_BYTES", "4096")],
         )
         .unwrap();
@@ -315,19 +413,42 @@ mod tests {
 
     #[test]
     fn unknown_and_bad_flags_are_errors() {
-        assert!(matches!(run(&["--no-such-flag"], &[]), Err(ConfigError::UnknownFlag(_))));
-        assert!(matches!(run(&["--name"], &[]), Err(ConfigError::MissingValue(_))));
-        assert!(matches!(run(&["--initial-cluster-state", "old"], &[]), Err(ConfigError::BadValue { .. })));
-        assert!(matches!(run(&["--listen-client-urls", "localhost"], &[]), Err(ConfigError::BadValue { .. })));
-        assert!(matches!(run(&["stray"], &[]), Err(ConfigError::Positional(_))));
+        assert!(matches!(
+            run(&["--no-such-flag"], &[]),
+            Err(ConfigError::UnknownFlag(_))
+        ));
+        assert!(matches!(
+            run(&["--name"], &[]),
+            Err(ConfigError::MissingValue(_))
+        ));
+        assert!(matches!(
+            run(&["--initial-cluster-state", "old"], &[]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            run(&["--listen-client-urls", "localhost"], &[]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            run(&["stray"], &[]),
+            Err(ConfigError::Positional(_))
+        ));
     }
 
     #[test]
     fn config_file_replaces_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("etcd.yaml");
-        std::fs::write(&path, "name: fromfile\nsnapshot-count: 42\nclient-transport-security:\n  cert-file: /x\n").unwrap();
-        let c = run(&["--config-file", path.to_str().unwrap(), "--name", "ignored"], &[]).unwrap();
+        std::fs::write(
+            &path,
+            "name: fromfile\nsnapshot-count: 42\nclient-transport-security:\n  cert-file: /x\n",
+        )
+        .unwrap();
+        let c = run(
+            &["--config-file", path.to_str().unwrap(), "--name", "ignored"],
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.name, "fromfile");
         assert_eq!(c.snapshot_count, 42);
         assert_eq!(c.ignored_flags, vec!["cert-file".to_string()]);

@@ -35,14 +35,21 @@ impl ServerContext {
 
     /// Fills cluster/member/term into a header the store produced (keeping its revision).
     pub fn stamp(&self, header: &mut Option<ResponseHeader>) {
-        let revision = header.as_ref().map(|h| h.revision).unwrap_or_else(|| self.node.store().current_revision());
+        let revision = header
+            .as_ref()
+            .map(|h| h.revision)
+            .unwrap_or_else(|| self.node.store().current_revision());
         *header = Some(self.header(revision));
     }
 
     /// Refuses requests carrying `hasleader: true` metadata when there is no leader
     /// (kube-apiserver's watches rely on this).
     pub fn check_leader<T>(&self, req: &tonic::Request<T>) -> Result<(), Status> {
-        let wants_leader = req.metadata().get("hasleader").and_then(|v| v.to_str().ok()) == Some("true");
+        let wants_leader = req
+            .metadata()
+            .get("hasleader")
+            .and_then(|v| v.to_str().ok())
+            == Some("true");
         if wants_leader && self.node.status().leader.is_none() {
             return Err(Status::unavailable("etcdserver: no leader"));
         }
@@ -51,15 +58,22 @@ impl ServerContext {
 
     /// Proposes a write through Raft and returns its applied result, refusing
     /// requests larger than `--max-request-bytes` as etcd does.
-    pub async fn propose(&self, req: InternalRequest) -> Result<internal_response::Response, Status> {
+    pub async fn propose(
+        &self,
+        req: InternalRequest,
+    ) -> Result<internal_response::Response, Status> {
         if req.encoded_len() as u64 > self.max_request_bytes {
             return Err(Status::invalid_argument("etcdserver: request is too large"));
         }
         let resp: InternalResponse = self.node.propose(req).await.map_err(|e| e.to_status())?;
         if resp.error_code != 0 {
-            return Err(Status::new(Code::from_i32(resp.error_code as i32), resp.error_message));
+            return Err(Status::new(
+                Code::from_i32(resp.error_code as i32),
+                resp.error_message,
+            ));
         }
-        resp.response.ok_or_else(|| Status::internal("etcdserver: empty apply result"))
+        resp.response
+            .ok_or_else(|| Status::internal("etcdserver: empty apply result"))
     }
 
     /// Makes a following local read linearizable (ReadIndex).

@@ -20,13 +20,25 @@ pub struct FlagSpec {
 }
 
 const fn v(name: &'static str) -> FlagSpec {
-    FlagSpec { name, kind: Kind::Value, supported: true }
+    FlagSpec {
+        name,
+        kind: Kind::Value,
+        supported: true,
+    }
 }
 const fn uv(name: &'static str) -> FlagSpec {
-    FlagSpec { name, kind: Kind::Value, supported: false }
+    FlagSpec {
+        name,
+        kind: Kind::Value,
+        supported: false,
+    }
 }
 const fn ub(name: &'static str) -> FlagSpec {
-    FlagSpec { name, kind: Kind::Bool, supported: false }
+    FlagSpec {
+        name,
+        kind: Kind::Bool,
+        supported: false,
+    }
 }
 
 /// Every flag `cairn` accepts.

@@ -19,23 +19,38 @@ pub fn routes(ctx: ServerContext) -> Router {
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> impl IntoResponse {
-    (status, [("content-type", "application/json")], body.to_string())
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
 }
 
 /// Healthy when there is a leader and a linearizable read succeeds (as etcd checks).
 async fn health(State(ctx): State<ServerContext>) -> impl IntoResponse {
-    let unhealthy = |reason: &str| json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"health": "false", "reason": reason}));
+    let unhealthy = |reason: &str| {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"health": "false", "reason": reason}),
+        )
+    };
     if ctx.node.status().leader.is_none() {
         return unhealthy("RAFT NO LEADER");
     }
     if ctx.linearizable_barrier().await.is_err() {
         return unhealthy("QGET ERROR");
     }
-    let req = RangeRequest { key: b"health".to_vec(), ..Default::default() };
+    let req = RangeRequest {
+        key: b"health".to_vec(),
+        ..Default::default()
+    };
     if ctx.node.store().range(&req).is_err() {
         return unhealthy("QGET ERROR");
     }
-    json(StatusCode::OK, serde_json::json!({"health": "true", "reason": ""}))
+    json(
+        StatusCode::OK,
+        serde_json::json!({"health": "true", "reason": ""}),
+    )
 }
 
 async fn version() -> impl IntoResponse {
@@ -64,5 +79,9 @@ async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
         store.current_revision(),
         store.compact_revision(),
     );
-    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], body)
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        body,
+    )
 }

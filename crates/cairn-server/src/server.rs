@@ -10,17 +10,19 @@ use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
 use cairn_proto::etcdserverpb::auth_server::AuthServer;
 use cairn_proto::etcdserverpb::cluster_server::ClusterServer;
-use cairn_proto::etcdserverpb::lease_server::LeaseServer;
-use cairn_proto::etcdserverpb::watch_server::WatchServer;
 use cairn_proto::etcdserverpb::kv_server::KvServer;
+use cairn_proto::etcdserverpb::lease_server::LeaseServer;
 use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use cairn_proto::etcdserverpb::watch_server::WatchServer;
 use cairn_raft::{NodeConfig, PeerService, RaftNode};
 use tokio::net::TcpListener;
 use url::Url;
 
 use crate::config::{url_string, ServerConfig};
 use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
-use crate::services::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet};
+use crate::services::{
+    cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet,
+};
 
 /// gRPC headroom over --max-request-bytes, as etcd allows.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
@@ -37,11 +39,18 @@ async fn bind(url: &Url) -> Result<Vec<TcpListener>> {
     let addrs: Vec<SocketAddr> = if host == "localhost" {
         vec![SocketAddr::from(([127, 0, 0, 1], port))]
     } else {
-        tokio::net::lookup_host((host, port)).await.with_context(|| format!("resolving {url}"))?.collect()
+        tokio::net::lookup_host((host, port))
+            .await
+            .with_context(|| format!("resolving {url}"))?
+            .collect()
     };
     let mut out = Vec::new();
     for addr in addrs {
-        out.push(TcpListener::bind(addr).await.with_context(|| format!("listen tcp {addr}: address in use or not available"))?);
+        out.push(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen tcp {addr}: address in use or not available"))?,
+        );
     }
     Ok(out)
 }
@@ -65,7 +74,11 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         name: cfg.name.clone(),
         data_dir: cfg.data_dir.clone(),
         initial_cluster: cfg.initial_cluster.clone(),
-        initial_advertise_peer_urls: cfg.initial_advertise_peer_urls.iter().map(url_string).collect(),
+        initial_advertise_peer_urls: cfg
+            .initial_advertise_peer_urls
+            .iter()
+            .map(url_string)
+            .collect(),
         initial_cluster_state_new: cfg.initial_cluster_state_new,
         initial_cluster_token: cfg.initial_cluster_token.clone(),
         heartbeat_interval_ms: cfg.heartbeat_interval_ms,
@@ -85,13 +98,21 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         let svc = PeerService::server(node.clone());
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tokio::spawn(async move {
-            if let Err(e) = tonic::transport::Server::builder().add_service(svc).serve_with_incoming(incoming).await {
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(incoming)
+                .await
+            {
                 tracing::error!("peer server stopped: {e}");
             }
         });
     }
 
-    let ctx = ServerContext { node: node.clone(), max_request_bytes: cfg.max_request_bytes, max_txn_ops: cfg.max_txn_ops };
+    let ctx = ServerContext {
+        node: node.clone(),
+        max_request_bytes: cfg.max_request_bytes,
+        max_txn_ops: cfg.max_txn_ops,
+    };
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {
         client_listeners.extend(bind(url).await.context("cannot listen on client URL")?);
@@ -161,7 +182,9 @@ async fn publish(ctx: &ServerContext, cfg: &ServerConfig) -> Result<()> {
         match ctx.node.propose(req.clone()).await {
             Ok(_) => break,
             Err(e) => {
-                tracing::warn!("failed to publish local member to cluster through raft: {e}; retrying");
+                tracing::warn!(
+                    "failed to publish local member to cluster through raft: {e}; retrying"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

@@ -20,7 +20,10 @@ impl ClusterService {
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_list(&self, request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         self.ctx.check_leader(&request)?;
         if request.get_ref().linearizable {
             self.ctx.linearizable_barrier().await?;
@@ -46,6 +49,9 @@ impl Cluster for ClusterService {
             revision: 0,
             raft_term: status.term,
         };
-        Ok(Response::new(MemberListResponse { header: Some(header), members }))
+        Ok(Response::new(MemberListResponse {
+            header: Some(header),
+            members,
+        }))
     }
 }

@@ -6,8 +6,8 @@ use cairn_proto::cairnpb::internal_response::Response as Applied;
 use cairn_proto::cairnpb::InternalRequest;
 use cairn_proto::etcdserverpb::kv_server::Kv;
 use cairn_proto::etcdserverpb::{
-    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use cairn_raft::kv_error_status;
 use tonic::{Request, Response, Status};
@@ -30,16 +30,22 @@ fn cmd(c: Cmd) -> InternalRequest {
 
 /// True when a txn only reads (then it is served locally, after a read barrier).
 fn txn_is_read_only(txn: &TxnRequest) -> bool {
-    txn.success.iter().chain(txn.failure.iter()).all(|op| match &op.request {
-        Some(request_op::Request::RequestRange(_)) => true,
-        Some(request_op::Request::RequestTxn(t)) => txn_is_read_only(t),
-        _ => false,
-    })
+    txn.success
+        .iter()
+        .chain(txn.failure.iter())
+        .all(|op| match &op.request {
+            Some(request_op::Request::RequestRange(_)) => true,
+            Some(request_op::Request::RequestTxn(t)) => txn_is_read_only(t),
+            _ => false,
+        })
 }
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         self.ctx.check_leader(&request)?;
         let req = request.into_inner();
         validate::range(&req).map_err(|e| kv_error_status(&e))?;
@@ -107,7 +113,10 @@ impl Kv for KvService {
         }
     }
 
-    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
         self.ctx.check_leader(&request)?;
         let req = request.into_inner();
         validate::compaction(&req).map_err(|e| kv_error_status(&e))?;

@@ -23,16 +23,27 @@ impl MaintenanceService {
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
         let req = request.into_inner();
         if req.action != AlarmAction::Get as i32 {
-            return Err(Status::unimplemented("alarm activate/deactivate is not implemented yet"));
+            return Err(Status::unimplemented(
+                "alarm activate/deactivate is not implemented yet",
+            ));
         }
         let store = self.ctx.node.store();
-        Ok(Response::new(AlarmResponse { header: Some(self.ctx.header(store.current_revision())), alarms: vec![] }))
+        Ok(Response::new(AlarmResponse {
+            header: Some(self.ctx.header(store.current_revision())),
+            alarms: vec![],
+        }))
     }
 
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         let status = self.ctx.node.status();
         let store = self.ctx.node.store();
         let mut resp = StatusResponse {
@@ -54,7 +65,10 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(resp))
     }
 
-    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
         let rev = request.into_inner().revision;
         let store = self.ctx.node.store().clone();
         let h = tokio::task::spawn_blocking(move || store.hash_kv(rev))
