@@ -49,5 +49,5 @@ impl ProposeError {
 
 /// The gRPC status etcd returns for a store error.
 pub fn kv_error_status(e: &KvError) -> Status {
-    Status::new(Code::from_i32(e.code() as i32), e.to_string())
+    Status::new(Code::from_i32(e.code().as_u32() as i32), e.to_string())
 }

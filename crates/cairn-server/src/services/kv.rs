@@ -6,8 +6,8 @@ use cairn_proto::cairnpb::internal_response::Response as Applied;
 use cairn_proto::cairnpb::InternalRequest;
 use cairn_proto::etcdserverpb::kv_server::Kv;
 use cairn_proto::etcdserverpb::{
-    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use cairn_raft::kv_error_status;
 use tonic::{Request, Response, Status};
@@ -26,18 +26,6 @@ impl KvService {
 
 fn cmd(c: Cmd) -> InternalRequest {
     InternalRequest { request: Some(c) }
-}
-
-/// True when a txn only reads (then it is served locally, after a read barrier).
-fn txn_is_read_only(txn: &TxnRequest) -> bool {
-    txn.success
-        .iter()
-        .chain(txn.failure.iter())
-        .all(|op| match &op.request {
-            Some(request_op::Request::RequestRange(_)) => true,
-            Some(request_op::Request::RequestTxn(t)) => txn_is_read_only(t),
-            _ => false,
-        })
 }
 
 #[tonic::async_trait]
@@ -93,8 +81,8 @@ impl Kv for KvService {
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         self.ctx.check_leader(&request)?;
         let req = request.into_inner();
-        validate::txn(&req, self.ctx.max_txn_ops).map_err(|e| kv_error_status(&e))?;
-        if txn_is_read_only(&req) {
+        validate::txn(&req, self.ctx.max_txn_ops as usize).map_err(|e| kv_error_status(&e))?;
+        if cairn_mvcc::is_txn_read_only(&req) {
             self.ctx.linearizable_barrier().await?;
             let store = self.ctx.node.store().clone();
             let mut resp = tokio::task::spawn_blocking(move || store.txn_read_only(&req))
@@ -119,7 +107,8 @@ impl Kv for KvService {
     ) -> Result<Response<CompactionResponse>, Status> {
         self.ctx.check_leader(&request)?;
         let req = request.into_inner();
-        validate::compaction(&req).map_err(|e| kv_error_status(&e))?;
+        validate::compaction(&req, self.ctx.node.store().compact_revision())
+            .map_err(|e| kv_error_status(&e))?;
         // Compaction is applied (and physically done) before the result returns, so
         // `physical` needs no extra wait.
         match self.ctx.propose(cmd(Cmd::Compaction(req))).await? {

@@ -79,7 +79,7 @@ impl Maintenance for MaintenanceService {
             header: Some(self.ctx.header(h.revision)),
             hash: h.hash,
             compact_revision: h.compact_revision,
-            ..Default::default()
+            hash_revision: h.hash_revision,
         }))
     }
 }

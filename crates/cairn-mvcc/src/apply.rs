@@ -1,0 +1,163 @@
+//! Applying one committed command (etcd's `applierV3backend`): Put, DeleteRange,
+//! Txn, Compaction, LeaseGrant, LeaseRevoke and member attributes. Client-visible
+//! failures are decided before anything is written, so a failed command leaves
+//! no trace; storage failures abort the whole batch (see `Store::apply_batch`).
+
+use cairn_proto::cairnpb::internal_request::Request as Cmd;
+use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
+use cairn_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeResponse, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutResponse, TxnResponse,
+};
+use prost::Message;
+
+use crate::backend::Tables;
+use crate::error::{Error, KvError, StoreError};
+use crate::lease::{self, MAX_LEASE_TTL};
+use crate::revision::{self, Revision};
+use crate::state::State;
+use crate::txn;
+use crate::write::{header, WriteTxn};
+
+/// One committed Raft entry to apply. `request` is None for an entry without
+/// client data (a blank or membership entry): it only advances the applied index.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyEntry<'a> {
+    pub index: u64,
+    pub request: Option<&'a InternalRequest>,
+}
+
+/// The answer to one applied command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyResponse {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    /// Entries without client data, member attributes, and empty commands.
+    None,
+}
+
+/// The outcome of one entry: etcd's response or etcd's error.
+pub type ApplyResult = Result<ApplyResponse, KvError>;
+
+/// Applies one command to the state and the batch's tables.
+pub(crate) fn apply(
+    state: &mut State,
+    t: &mut Tables<'_>,
+    req: &InternalRequest,
+) -> Result<ApplyResponse, Error> {
+    match &req.request {
+        None => Ok(ApplyResponse::None),
+        Some(Cmd::Put(p)) => {
+            let mut w = WriteTxn::new(state, &mut t.kv);
+            let resp = w.put_request(p, false);
+            w.end();
+            resp.map(ApplyResponse::Put)
+        }
+        Some(Cmd::DeleteRange(d)) => {
+            let mut w = WriteTxn::new(state, &mut t.kv);
+            let resp = w.delete_request(d);
+            w.end();
+            resp.map(ApplyResponse::DeleteRange)
+        }
+        Some(Cmd::Txn(rt)) => {
+            let mut w = WriteTxn::new(state, &mut t.kv);
+            let resp = txn::run(&mut w, rt);
+            w.end();
+            resp.map(ApplyResponse::Txn)
+        }
+        Some(Cmd::Compaction(c)) => compact(state, t, c).map(ApplyResponse::Compaction),
+        Some(Cmd::LeaseGrant(g)) => lease_grant(state, t, g).map(ApplyResponse::LeaseGrant),
+        Some(Cmd::LeaseRevoke(r)) => lease_revoke(state, t, r).map(ApplyResponse::LeaseRevoke),
+        Some(Cmd::MemberAttributes(m)) => {
+            set_member(state, t, m)?;
+            Ok(ApplyResponse::None)
+        }
+    }
+}
+
+/// Compacts the history at `c.revision`: for each key only the newest revision
+/// at or below it survives, unless that revision is a deletion.
+fn compact(
+    state: &mut State,
+    t: &mut Tables<'_>,
+    c: &CompactionRequest,
+) -> Result<CompactionResponse, Error> {
+    let rev = c.revision;
+    if rev <= state.compact_rev {
+        return Err(KvError::Compacted.into());
+    }
+    if rev > state.current_rev {
+        return Err(KvError::FutureRev.into());
+    }
+    state.compact_rev = rev;
+    let keep = state.index.compact(rev);
+    let upper = revision::encode(Revision::new(rev + 1, 0), false);
+    t.kv.retain_in::<&[u8], _>(..upper.as_slice(), |k, _| match revision::decode(k) {
+        Some((r, _)) => keep.contains(&r),
+        None => true,
+    })
+    .map_err(StoreError::db("compact kv table"))?;
+    Ok(CompactionResponse {
+        header: Some(header(state.current_rev)),
+    })
+}
+
+fn lease_grant(
+    state: &mut State,
+    t: &mut Tables<'_>,
+    g: &LeaseGrantRequest,
+) -> Result<LeaseGrantResponse, Error> {
+    if g.id == 0 {
+        return Err(KvError::LeaseNotFound.into());
+    }
+    if g.ttl > MAX_LEASE_TTL {
+        return Err(KvError::LeaseTtlTooLarge.into());
+    }
+    if state.leases.contains(g.id) {
+        return Err(KvError::LeaseExists.into());
+    }
+    state.leases.grant(g.id, g.ttl);
+    t.leases
+        .insert(g.id, lease::encode_record(g.ttl).as_slice())
+        .map_err(StoreError::db("write leases table"))?;
+    Ok(LeaseGrantResponse {
+        header: Some(header(state.current_rev)),
+        id: g.id,
+        ttl: g.ttl,
+        error: String::new(),
+    })
+}
+
+/// Revokes a lease: its keys are deleted in one revision, in key order.
+fn lease_revoke(
+    state: &mut State,
+    t: &mut Tables<'_>,
+    r: &LeaseRevokeRequest,
+) -> Result<LeaseRevokeResponse, Error> {
+    if !state.leases.contains(r.id) {
+        return Err(KvError::LeaseNotFound.into());
+    }
+    let mut w = WriteTxn::new(state, &mut t.kv);
+    let deleted = w.delete_lease_keys(r.id);
+    w.end();
+    deleted?;
+    state.leases.remove(r.id);
+    t.leases
+        .remove(r.id)
+        .map_err(StoreError::db("write leases table"))?;
+    Ok(LeaseRevokeResponse {
+        header: Some(header(state.current_rev)),
+    })
+}
+
+fn set_member(state: &mut State, t: &mut Tables<'_>, m: &MemberAttributes) -> Result<(), Error> {
+    t.members
+        .insert(m.member_id, m.encode_to_vec().as_slice())
+        .map_err(StoreError::db("write members table"))?;
+    state.members.insert(m.member_id, m.clone());
+    Ok(())
+}

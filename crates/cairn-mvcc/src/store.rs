@@ -1,0 +1,378 @@
+//! The public face of the state machine.
+//!
+//! Concurrency: one `RwLock` guards the in-memory [`State`]. An apply batch holds
+//! it for writing from before its redb write transaction begins until after that
+//! transaction commits, so readers (who take it for reading and open their redb
+//! read transaction under it) see either all of a batch or none of it. A Range
+//! reads the index under the lock and fetches values after releasing it, from a
+//! redb snapshot taken under it.
+//!
+//! Durability: batches commit with `Durability::None`; `sync` makes all of them
+//! durable. After a crash the store reopens at its last durable point, and the
+//! Raft layer replays its log from the applied index stored in `raft_state`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use cairn_proto::cairnpb::MemberAttributes;
+use cairn_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use redb::{Database, Durability, ReadableDatabase, WriteTransaction};
+
+use crate::apply::{self, ApplyEntry, ApplyResult};
+use crate::backend::{self, Tables};
+use crate::error::{Error, KvError, StoreError};
+use crate::hash;
+use crate::lease::LeaseInfo;
+use crate::range;
+use crate::snapshot;
+use crate::state::{self, State};
+use crate::transfer;
+use crate::txn::{self, ReadOnly};
+use crate::view::{self, View};
+
+/// etcd's HashKV answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashKv {
+    /// CRC-32C of the key space up to `hash_revision`, equal to etcd's.
+    pub hash: u32,
+    /// The store's current revision (etcd puts it in the response header).
+    pub revision: i64,
+    /// The compact revision (-1 if never compacted, as etcd reports it).
+    pub compact_revision: i64,
+    /// The revision that was hashed (the request's, or the current one for 0).
+    pub hash_revision: i64,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Database,
+    state: RwLock<State>,
+    /// Bytes of allocated pages, measured at open and at each `sync`.
+    size_in_use: AtomicU64,
+}
+
+/// The state machine; cheap to clone (all clones share one database).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating an empty one if the file is missing.
+    /// A file that is not a healthy Cairn state database is refused with
+    /// [`StoreError::Corrupt`] naming it; nothing is served from it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = backend::open_database(path)?;
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let state = if backend::is_blank(&db, path)? {
+            let state = State::empty();
+            backend::initialise(&db, &state.meta())?;
+            state
+        } else {
+            backend::check_tables(&db, path)?;
+            let loaded =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_committed(&db)));
+            match loaded {
+                Ok(Ok(state)) => state,
+                Ok(Err(detail)) => return Err(corrupt(detail)),
+                Err(panic) => return Err(corrupt(backend::panic_message(panic.as_ref()))),
+            }
+        };
+        let store = Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                db,
+                state: RwLock::new(state),
+                size_in_use: AtomicU64::new(0),
+            }),
+        };
+        store.measure_size()?;
+        Ok(store)
+    }
+
+    /// Applies committed entries, in log order, in one redb write transaction
+    /// (not durable until [`Store::sync`]), storing `raft_state` with them.
+    /// Returns one result per entry; a client-visible error (`Err(KvError)` in
+    /// the vector) leaves no trace of that entry. A storage failure applies none
+    /// of the batch and reloads the in-memory state from the last commit; the
+    /// caller should then stop applying (as etcd would) or reopen the store.
+    pub fn apply_batch(
+        &self,
+        entries: &[ApplyEntry<'_>],
+        raft_state: &[u8],
+    ) -> Result<Vec<ApplyResult>, StoreError> {
+        let mut state = self.write_state();
+        let outcome = self.apply_locked(&mut state, entries, raft_state);
+        if outcome.is_err() {
+            // Forget what the failed batch did in memory.
+            if let Ok(fresh) = load_committed(&self.inner.db) {
+                *state = fresh;
+            }
+        }
+        outcome
+    }
+
+    fn apply_locked(
+        &self,
+        state: &mut State,
+        entries: &[ApplyEntry<'_>],
+        raft_state: &[u8],
+    ) -> Result<Vec<ApplyResult>, StoreError> {
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(StoreError::db("begin apply"))?;
+        txn.set_durability(Durability::None)
+            .map_err(StoreError::db("begin apply"))?;
+        let mut results = Vec::with_capacity(entries.len());
+        {
+            let mut tables = Tables::open(&txn)?;
+            for entry in entries {
+                let result = match entry.request {
+                    None => Ok(apply::ApplyResponse::None),
+                    Some(req) => match apply::apply(state, &mut tables, req) {
+                        Ok(resp) => Ok(resp),
+                        Err(Error::Kv(e)) => Err(e),
+                        Err(Error::Store(e)) => return Err(e),
+                    },
+                };
+                results.push(result);
+                state.applied_index = entry.index;
+            }
+            state.raft_state = Some(raft_state.to_vec());
+            backend::write_meta(&mut tables.meta, &state.meta())?;
+        }
+        txn.commit().map_err(StoreError::db("commit apply"))?;
+        Ok(results)
+    }
+
+    /// Makes everything applied so far durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(StoreError::db("begin sync"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(StoreError::db("begin sync"))?;
+        self.record_size(&txn);
+        txn.commit().map_err(StoreError::db("commit sync"))
+    }
+
+    /// The Raft layer's blob stored by the last apply (durable or not).
+    pub fn raft_state(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read_state().raft_state.clone())
+    }
+
+    /// Index of the last applied Raft entry (etcd's consistent index).
+    pub fn applied_index(&self) -> u64 {
+        self.read_state().applied_index
+    }
+
+    /// A local (serializable) Range. `header.revision` is the current revision;
+    /// the other header fields are left for the server.
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
+        let state = self.read_state();
+        let plan = view::plan(
+            &state.index,
+            state.current_rev,
+            state.compact_rev,
+            range::span(req),
+            range::options(req),
+        )?;
+        let txn = self.inner.db.begin_read().map_err(read_error)?;
+        drop(state);
+        let table = txn.open_table(backend::KV).map_err(read_error)?;
+        let rr = view::fetch(&table, plan)?;
+        Ok(range::finish(req, rr))
+    }
+
+    /// Evaluates a txn made only of ranges (see [`crate::is_txn_read_only`])
+    /// without Raft.
+    pub fn txn_read_only(&self, req: &TxnRequest) -> Result<TxnResponse, KvError> {
+        if !txn::is_read_only(req) {
+            return Err(KvError::Internal(
+                "cairn: txn_read_only called with a txn that writes".into(),
+            ));
+        }
+        let state = self.read_state();
+        let rtxn = self.inner.db.begin_read().map_err(read_error)?;
+        let table = rtxn.open_table(backend::KV).map_err(read_error)?;
+        let mut ops = ReadOnly {
+            view: View {
+                index: &state.index,
+                kv: &table,
+                rev: state.current_rev,
+                compact_rev: state.compact_rev,
+            },
+            leases: &state.leases,
+        };
+        Ok(txn::run(&mut ops, req)?)
+    }
+
+    /// The revision of the last write (1 on an empty store).
+    pub fn current_revision(&self) -> i64 {
+        self.read_state().current_rev
+    }
+
+    /// The revision of the last compaction; -1 if there was none (as etcd says).
+    pub fn compact_revision(&self) -> i64 {
+        self.read_state().compact_rev
+    }
+
+    /// etcd's HashKV at `revision` (0 = current).
+    pub fn hash_kv(&self, revision: i64) -> Result<HashKv, KvError> {
+        let state = self.read_state();
+        let (current, compact) = (state.current_rev, state.compact_rev);
+        if revision > 0 && revision <= compact {
+            return Err(KvError::Compacted);
+        }
+        if revision > current {
+            return Err(KvError::FutureRev);
+        }
+        let rev = if revision == 0 { current } else { revision };
+        let keep = state.index.keep(rev);
+        let txn = self.inner.db.begin_read().map_err(read_error)?;
+        drop(state);
+        let table = txn.open_table(backend::KV).map_err(read_error)?;
+        let hash = hash::hash_kv(&table, rev, compact, &keep)?;
+        Ok(HashKv {
+            hash,
+            revision: current,
+            compact_revision: compact,
+            hash_revision: rev,
+        })
+    }
+
+    /// Size of the database file in bytes.
+    pub fn db_size(&self) -> u64 {
+        std::fs::metadata(&self.inner.path).map_or(0, |m| m.len())
+    }
+
+    /// Bytes of the file in use (allocated pages), as of open or the last `sync`.
+    pub fn db_size_in_use(&self) -> u64 {
+        self.inner.size_in_use.load(Ordering::Relaxed)
+    }
+
+    /// Published member attributes, sorted by member ID.
+    pub fn members(&self) -> Vec<MemberAttributes> {
+        self.read_state().members.values().cloned().collect()
+    }
+
+    pub fn lease_exists(&self, id: i64) -> bool {
+        self.read_state().leases.contains(id)
+    }
+
+    /// One lease's granted TTL and attached keys.
+    pub fn lease_info(&self, id: i64) -> Option<LeaseInfo> {
+        self.read_state().leases.info(id)
+    }
+
+    /// IDs of all granted leases, ascending.
+    pub fn lease_ids(&self) -> Vec<i64> {
+        self.read_state().leases.ids().collect()
+    }
+
+    /// The complete state (every table, `raft_state` included) as one blob.
+    pub fn export_snapshot(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self.export_snapshot_with_raft_state()?.0)
+    }
+
+    /// Like [`Store::export_snapshot`], also returning the `raft_state` the
+    /// blob contains (so the caller knows exactly which log position it holds).
+    pub fn export_snapshot_with_raft_state(
+        &self,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
+        transfer::export(&self.inner.db)
+    }
+
+    /// Replaces the whole state with a blob from [`Store::export_snapshot`],
+    /// atomically and durably. An invalid blob changes nothing.
+    pub fn install_snapshot(&self, data: &[u8]) -> Result<(), StoreError> {
+        let records = snapshot::parse(data)?;
+        let mut state = self.write_state();
+        let mut txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(StoreError::db("begin install"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(StoreError::db("begin install"))?;
+        let fresh = transfer::install(&txn, records)?;
+        self.record_size(&txn);
+        txn.commit().map_err(StoreError::db("commit install"))?;
+        *state = fresh;
+        Ok(())
+    }
+
+    fn measure_size(&self) -> Result<(), StoreError> {
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(StoreError::db("measure size"))?;
+        self.record_size(&txn);
+        txn.abort().map_err(StoreError::db("measure size"))
+    }
+
+    fn record_size(&self, txn: &WriteTransaction) {
+        if let Ok(stats) = txn.stats() {
+            let bytes = stats.allocated_pages() * stats.page_size() as u64;
+            self.inner.size_in_use.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        if self.inner.state.is_poisoned() {
+            drop(self.write_state());
+        }
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state for writing; after a panic elsewhere left the lock poisoned, the
+    /// state is reloaded from the last commit before anyone uses it again.
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        match self.inner.state.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                if let Ok(fresh) = load_committed(&self.inner.db) {
+                    *guard = fresh;
+                }
+                self.inner.state.clear_poison();
+                guard
+            }
+        }
+    }
+}
+
+fn read_error<E: Into<redb::Error>>(e: E) -> KvError {
+    StoreError::db("read")(e).into()
+}
+
+/// Loads the state from the last committed transaction.
+fn load_committed(db: &Database) -> Result<State, String> {
+    let txn = db.begin_read().map_err(|e| format!("cannot read: {e}"))?;
+    let open_err = |e: redb::TableError| format!("cannot open table: {e}");
+    let kv = txn.open_table(backend::KV).map_err(open_err)?;
+    let meta = txn.open_table(backend::META).map_err(open_err)?;
+    let leases = txn.open_table(backend::LEASES).map_err(open_err)?;
+    let members = txn.open_table(backend::MEMBERS).map_err(open_err)?;
+    state::load(&kv, &meta, &leases, &members)
+}
