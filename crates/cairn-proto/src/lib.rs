@@ -63,3 +63,9 @@ mod tests {
         assert!(!FILE_DESCRIPTOR_SET.is_empty());
     }
 }
+
+/// The standard gRPC health-checking service (`grpc.health.v1.Health`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod grpc_health_v1 {
+    tonic::include_proto!("grpc.health.v1");
+}

@@ -14,12 +14,14 @@ use cairn_proto::etcdserverpb::kv_server::KvServer;
 use cairn_proto::etcdserverpb::lease_server::LeaseServer;
 use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use cairn_proto::etcdserverpb::watch_server::WatchServer;
+use cairn_proto::grpc_health_v1::health_server::HealthServer;
 use cairn_raft::{NodeConfig, PeerService, RaftNode};
 use tokio::net::TcpListener;
 use url::Url;
 
 use crate::config::{url_string, ServerConfig};
 use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
+use crate::services::health::HealthService;
 use crate::services::{
     cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet,
 };
@@ -143,6 +145,7 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
             .max_decoding_message_size(max_recv)
             .max_encoding_message_size(MAX_RESPONSE_BYTES),
     )
+    .add_service(HealthServer::new(HealthService::new(ctx.clone())))
     .add_service(WatchServer::new(NotYet))
     .add_service(LeaseServer::new(NotYet))
     .add_service(AuthServer::new(NotYet))

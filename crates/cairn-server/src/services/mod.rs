@@ -1,6 +1,7 @@
 //! gRPC services of the etcd v3 API that Cairn implements.
 
 pub mod cluster;
+pub mod health;
 pub mod kv;
 pub mod maintenance;
 pub mod not_yet;
