@@ -201,7 +201,8 @@ impl RaftNode {
                 .unwrap_or(false)
         {
             return Err(NodeError::Config(format!(
-                "{}: data dir has member files but no identity.json; refusing to start on a damaged data dir",
+                "{}: data dir has member files but no identity.json; refusing to start on a damaged data dir \
+                 (an etcd data dir cannot be used directly: restore it from a snapshot instead)",
                 member_dir.display()
             )));
         }

@@ -1,0 +1,136 @@
+//! The snapshot file around the bbolt image: the 32-byte SHA-256 trailer (present when
+//! `len % 512 == 32`), its verification with etcd's error messages, and the figures
+//! `etcdutl snapshot status` prints.
+
+use sha2::{Digest, Sha256};
+
+use crate::bbolt::BoltReader;
+use crate::error::SnapshotError;
+
+/// Length of the SHA-256 trailer.
+pub const TRAILER_LEN: usize = 32;
+
+/// Splits `file` into database bytes and trailer when it has one (`len % 512 == 32`).
+pub fn split_trailer(file: &[u8]) -> Option<(&[u8], [u8; 32])> {
+    if file.len() % 512 != TRAILER_LEN {
+        return None;
+    }
+    let (db, tail) = file.split_at(file.len() - TRAILER_LEN);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(tail);
+    Some((db, hash))
+}
+
+/// Formats bytes the way Go's `%v` prints a `[]byte`: `[1 2 3]`.
+fn go_bytes(b: &[u8]) -> String {
+    let parts: Vec<String> = b.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+/// Checks the trailer as `etcdutl snapshot restore` does and returns the database
+/// bytes. A file without a trailer is accepted only with `skip_hash_check`; with it,
+/// a present trailer is stripped without being checked.
+pub fn verify(file: &[u8], skip_hash_check: bool) -> Result<&[u8], SnapshotError> {
+    match split_trailer(file) {
+        Some((db, expected)) => {
+            if !skip_hash_check {
+                let actual = Sha256::digest(db);
+                if actual.as_slice() != expected {
+                    return Err(SnapshotError::HashMismatch {
+                        expected: go_bytes(&expected),
+                        actual: go_bytes(&actual),
+                    });
+                }
+            }
+            Ok(db)
+        }
+        None if skip_hash_check => Ok(file),
+        None => Err(SnapshotError::MissingTrailer),
+    }
+}
+
+/// Appends the SHA-256 of `db` to it.
+pub fn with_trailer(mut db: Vec<u8>) -> Vec<u8> {
+    let hash = Sha256::digest(&db);
+    db.extend_from_slice(&hash);
+    db
+}
+
+/// What `etcdutl snapshot status` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// CRC-32C over each bucket's name followed by its keys and values.
+    pub hash: u32,
+    /// Main revision of the last entry of the `key` bucket.
+    pub revision: i64,
+    /// Entries in all buckets.
+    pub total_keys: u64,
+    /// Database size (`pgid * page_size`), trailer excluded.
+    pub total_size: u64,
+}
+
+/// Computes the status of a snapshot file (trailer optional, not checked), the way
+/// etcd's `snapshot status` does.
+pub fn status(file: &[u8]) -> Result<Status, SnapshotError> {
+    let reader = BoltReader::new(file)?;
+    let mut crc = 0u32;
+    let mut revision = 0i64;
+    let mut total_keys = 0u64;
+    for name in reader.buckets()? {
+        crc = crc32c::crc32c_append(crc, &name);
+        let is_key = name == b"key";
+        reader.for_each(&name, |k, v| {
+            crc = crc32c::crc32c_append(crc, k);
+            crc = crc32c::crc32c_append(crc, v);
+            if is_key {
+                if let Some(main) = k.get(..8) {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(main);
+                    revision = i64::from_be_bytes(b);
+                }
+            }
+            total_keys += 1;
+            Ok(())
+        })?;
+    }
+    Ok(Status {
+        hash: crc,
+        revision,
+        total_keys,
+        total_size: reader.size(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_round_trip_and_errors() {
+        let db = vec![7u8; 4096 * 3];
+        let file = with_trailer(db.clone());
+        assert_eq!(file.len() % 512, 32);
+        assert_eq!(verify(&file, false).unwrap(), &db[..]);
+        let (d, h) = split_trailer(&file).unwrap();
+        assert_eq!(d, &db[..]);
+        assert_eq!(&h[..], &file[db.len()..]);
+
+        let mut bad = file.clone();
+        bad[10] ^= 1;
+        let err = verify(&bad, false).unwrap_err().to_string();
+        assert!(err.starts_with("expected sha256 ["), "{err}");
+        assert!(err.contains("], got ["), "{err}");
+        assert_eq!(verify(&bad, true).unwrap().len(), db.len());
+
+        assert_eq!(
+            verify(&db, false).unwrap_err().to_string(),
+            "snapshot missing hash but --skip-hash-check=false"
+        );
+        assert_eq!(verify(&db, true).unwrap(), &db[..]);
+    }
+
+    #[test]
+    fn go_byte_format() {
+        assert_eq!(go_bytes(&[1, 0, 255]), "[1 0 255]");
+    }
+}

@@ -1,0 +1,13 @@
+//! etcd snapshot files for Cairn: a bbolt reader and writer (`bbolt`), etcd's schema
+//! inside the database (`schema`) and the SHA-256 trailer plus `snapshot status`
+//! (`file`). No knowledge of Raft or of Cairn's own storage.
+
+pub mod bbolt;
+pub mod error;
+pub mod file;
+pub mod schema;
+
+pub use bbolt::{BoltReader, BoltWriter};
+pub use error::SnapshotError;
+pub use file::{split_trailer, status, verify, with_trailer, Status};
+pub use schema::{read_etcd, write_etcd, EtcdData, Member};
