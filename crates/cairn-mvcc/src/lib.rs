@@ -13,6 +13,7 @@ mod apply;
 mod backend;
 mod compare;
 pub mod error;
+mod etcd_rows;
 mod go_sort;
 mod hash;
 mod import;
@@ -35,6 +36,7 @@ mod tests;
 
 pub use apply::{ApplyEntry, ApplyResponse, ApplyResult};
 pub use error::{KvError, KvErrorCode, StoreError};
+pub use etcd_rows::EtcdRows;
 pub use import::SnapshotBuilder;
 pub use lease::{LeaseInfo, MAX_LEASE_TTL};
 pub use store::{HashKv, Store};

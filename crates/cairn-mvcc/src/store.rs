@@ -286,6 +286,11 @@ impl Store {
         self.read_state().leases.ids().collect()
     }
 
+    /// What an etcd-format snapshot of this store holds, read consistently.
+    pub fn etcd_rows(&self) -> Result<crate::EtcdRows, StoreError> {
+        crate::etcd_rows::read(&self.inner.db)
+    }
+
     /// The complete state (every table, `raft_state` included) as one blob.
     pub fn export_snapshot(&self) -> Result<Vec<u8>, StoreError> {
         Ok(self.export_snapshot_with_raft_state()?.0)

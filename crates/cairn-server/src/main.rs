@@ -2,6 +2,7 @@
 
 mod config;
 mod context;
+mod etcd_snapshot;
 mod flags;
 mod http;
 mod server;
