@@ -194,6 +194,15 @@ pub struct GlobalArgs {
 /// The top-level commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    // Not an etcdctl command (etcd's `tools/benchmark`); hidden so that the
+    // help text stays identical to etcdctl's.
+    #[command(
+        hide = true,
+        about = "Benchmarks the cluster (like etcd's tools/benchmark)",
+        override_usage = "bench [options] <workload>"
+    )]
+    Bench(crate::commands::bench::args::BenchArgs),
+
     #[command(
         about = "Removes the specified key or range of keys [key, range_end)",
         override_usage = "del [options] <key> [range_end]"

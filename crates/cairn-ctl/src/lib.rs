@@ -131,6 +131,10 @@ fn dispatch(
     };
     match command {
         None => show_usage(ctx, path),
+        Some(Command::Bench(b)) => match &b.command {
+            Some(workload) => commands::bench::run(ctx, &b, workload),
+            None => show_usage(ctx, path),
+        },
         Some(Command::Get(a)) => commands::get::run(ctx, &a),
         Some(Command::Put(a)) => commands::put::run(ctx, &a),
         Some(Command::Del(a)) => commands::del::run(ctx, &a),

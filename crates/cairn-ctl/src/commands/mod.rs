@@ -2,6 +2,7 @@
 //! etcdctl counterpart (argument errors, then client configuration, then the
 //! RPC, then output), because that order decides which error a user sees.
 
+pub mod bench;
 pub mod compaction;
 pub mod del;
 pub mod endpoint;
