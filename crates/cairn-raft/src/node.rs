@@ -231,14 +231,13 @@ impl RaftNode {
         let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;
         let applied = Arc::new(AtomicU64::new(0));
         let applied_cb = applied.clone();
-        let sm = StateMachine::new(
+        // Refuse a state machine whose applied state or Raft snapshot cannot be read.
+        let sm = StateMachine::open(
             store.clone(),
             &snap_dir,
             Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
-        );
-        // Refuse a state machine whose applied state or Raft snapshot cannot be read.
-        sm.applied()
-            .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
+        )
+        .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
         sm.check_snapshot_file()
             .map_err(|e| NodeError::Store(e.to_string()))?;
 
@@ -246,7 +245,7 @@ impl RaftNode {
             cluster_name: "cairn".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
             election_timeout_min: cfg.election_timeout_ms,
-            election_timeout_max: cfg.election_timeout_ms * 2,
+            election_timeout_max: cfg.election_timeout_ms.saturating_mul(2),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
             install_snapshot_timeout: 600_000,
@@ -331,6 +330,21 @@ impl RaftNode {
     }
     pub fn name(&self) -> &str {
         &self.inner.identity.name
+    }
+
+    /// The current Raft term (cheap: no metrics copy).
+    pub fn term(&self) -> u64 {
+        self.inner.raft.metrics().borrow_watched().current_term
+    }
+
+    /// Whether this member currently knows a leader (cheap: no metrics copy).
+    pub fn has_leader(&self) -> bool {
+        self.inner
+            .raft
+            .metrics()
+            .borrow_watched()
+            .current_leader
+            .is_some()
     }
 
     /// Current Raft status of this member.

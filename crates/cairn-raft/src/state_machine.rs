@@ -41,10 +41,24 @@ struct StoredSnapshot {
 pub struct StateMachine {
     store: Store,
     snapshot_path: PathBuf,
-    /// Serializes apply, snapshot building and snapshot installation.
-    lock: Arc<Mutex<()>>,
+    /// The applied state as last stored, cached so apply does not re-read it.
+    /// Its lock also serializes apply, snapshot building and installation.
+    applied: Arc<Mutex<AppliedState>>,
     /// Called after every applied batch with the last applied index.
     on_applied: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+/// The applied state as recorded in the store.
+fn stored_applied(store: &Store) -> io::Result<AppliedState> {
+    match store.raft_state().map_err(io_other)? {
+        Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("state machine: corrupt applied state: {e}"),
+            )
+        }),
+        None => Ok(AppliedState::default()),
+    }
 }
 
 fn io_other(e: impl std::fmt::Display) -> io::Error {
@@ -52,30 +66,23 @@ fn io_other(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl StateMachine {
-    pub fn new(store: Store, snap_dir: &Path, on_applied: Arc<dyn Fn(u64) + Send + Sync>) -> Self {
-        StateMachine {
+    /// Wraps the store; fails if its applied state cannot be decoded.
+    pub fn open(
+        store: Store,
+        snap_dir: &Path,
+        on_applied: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> io::Result<Self> {
+        let applied = stored_applied(&store)?;
+        Ok(StateMachine {
             store,
             snapshot_path: snap_dir.join("raft.snap"),
-            lock: Arc::new(Mutex::new(())),
+            applied: Arc::new(Mutex::new(applied)),
             on_applied,
-        }
+        })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// The applied state as recorded in the store.
-    pub fn applied(&self) -> io::Result<AppliedState> {
-        match self.store.raft_state().map_err(io_other)? {
-            Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("state machine: corrupt applied state: {e}"),
-                )
-            }),
-            None => Ok(AppliedState::default()),
-        }
     }
 
     /// Fails if the stored Raft snapshot exists but cannot be read.
@@ -147,16 +154,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), io::Error> {
-        let state = self.applied()?;
-        Ok((state.last_applied, state.membership))
+        let state = self.applied.lock().await;
+        Ok((state.last_applied, state.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
-        let _guard = self.lock.lock().await;
-        let mut state = self.applied()?;
+        let mut cached = self.applied.lock().await;
+        let mut state = cached.clone();
         let mut batch = Vec::new();
         while let Some(item) = entries.try_next().await? {
             batch.push(item);
@@ -188,6 +195,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             (results, batch)
         });
         let results = results.map_err(io_other)?;
+        *cached = state;
         let last_index = batch.last().map(|(e, _)| e.log_id.index).unwrap_or(0);
         for ((entry, responder), result) in batch.into_iter().zip(results) {
             if let Some(responder) = responder {
@@ -207,10 +215,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Vec<u8>,
     ) -> Result<(), io::Error> {
-        let _guard = self.lock.lock().await;
+        let mut cached = self.applied.lock().await;
         let store = self.store.clone();
         let data = snapshot.clone();
         tokio::task::block_in_place(|| store.install_snapshot(&data)).map_err(io_other)?;
+        *cached = stored_applied(&self.store)?;
         self.save_snapshot(&StoredSnapshot {
             meta: meta.clone(),
             data: snapshot,
@@ -233,14 +242,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = Vec<u8>;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        let _guard = self.lock.lock().await;
+        // Hold the lock until the export is done so data and meta match.
+        let guard = self.applied.lock().await;
+        let state = guard.clone();
         let store = self.store.clone();
         let data = tokio::task::block_in_place(|| {
             store.sync()?;
             store.export_snapshot()
         })
         .map_err(io_other)?;
-        let state = self.applied()?;
+        drop(guard);
         let meta = SnapshotMeta {
             last_log_id: state.last_applied,
             last_membership: state.membership.clone(),

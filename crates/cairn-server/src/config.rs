@@ -289,7 +289,15 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         "election-timeout",
         get("election-timeout").unwrap_or("1000"),
     )?;
-    if heartbeat_interval_ms == 0 || election_timeout_ms < 5 * heartbeat_interval_ms {
+    // etcd's upper bound; it also keeps the timeout arithmetic from overflowing.
+    if election_timeout_ms > 50_000 {
+        return Err(bad(
+            "election-timeout",
+            &election_timeout_ms.to_string(),
+            "election timeout is too long (at most 50000 ms)",
+        ));
+    }
+    if heartbeat_interval_ms == 0 || election_timeout_ms < heartbeat_interval_ms.saturating_mul(5) {
         return Err(bad(
             "election-timeout",
             &election_timeout_ms.to_string(),

@@ -29,7 +29,7 @@ impl ServerContext {
             cluster_id: self.node.cluster_id(),
             member_id: self.node.member_id(),
             revision,
-            raft_term: self.node.status().term,
+            raft_term: self.node.term(),
         }
     }
 
@@ -50,7 +50,7 @@ impl ServerContext {
             .get("hasleader")
             .and_then(|v| v.to_str().ok())
             == Some("true");
-        if wants_leader && self.node.status().leader.is_none() {
+        if wants_leader && !self.node.has_leader() {
             return Err(Status::unavailable("etcdserver: no leader"));
         }
         Ok(())

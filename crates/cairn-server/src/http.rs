@@ -34,7 +34,7 @@ async fn health(State(ctx): State<ServerContext>) -> impl IntoResponse {
             serde_json::json!({"health": "false", "reason": reason}),
         )
     };
-    if ctx.node.status().leader.is_none() {
+    if !ctx.node.has_leader() {
         return unhealthy("RAFT NO LEADER");
     }
     if ctx.linearizable_barrier().await.is_err() {

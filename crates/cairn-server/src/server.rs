@@ -129,7 +129,7 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     }
     tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
 
-    let max_recv = cfg.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
+    let max_recv = (cfg.max_request_bytes as usize).saturating_add(GRPC_OVERHEAD_BYTES);
     let grpc = tonic::service::Routes::new(
         KvServer::new(KvService::new(ctx.clone()))
             .max_decoding_message_size(max_recv)

@@ -27,7 +27,7 @@ impl Health for HealthService {
         if !request.get_ref().service.is_empty() {
             return Err(Status::not_found("unknown service"));
         }
-        let status = if self.ctx.node.status().leader.is_some() {
+        let status = if self.ctx.node.has_leader() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
