@@ -3,14 +3,10 @@
 //! the leader), wait for a linearizable read point (ReadIndex), and report status
 //! and membership.
 //!
-//! Data dir layout (etcd's paths where etcd has them):
-//!   member/identity.json   member ID, cluster ID, name (written once at bootstrap)
-//!   member/wal/log.redb    the Raft log, vote and commit index
-//!   member/snap/db         the MVCC state machine
-//!   member/snap/raft.snap  the latest Raft snapshot
+//! The data dir layout is in [`crate::datadir`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +17,8 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::ReadPolicy;
 use openraft::{Config, ServerState, SnapshotPolicy};
-use serde::{Deserialize, Serialize};
 
+use crate::datadir::{io_err, DataDir, Identity};
 use crate::errors::{NodeError, ProposeError};
 use crate::identity;
 use crate::log_store::LogStore;
@@ -51,16 +47,6 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// How long a proposal or linearizable read may wait (etcd: 5 s + 2 × election timeout).
     pub request_timeout: Duration,
-}
-
-/// What is written once when a member is created.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Identity {
-    member_id: MemberId,
-    cluster_id: u64,
-    name: String,
-    /// Members of the cluster as bootstrapped (id → raft attributes).
-    initial_members: BTreeMap<MemberId, PeerNode>,
 }
 
 /// A snapshot of what this member knows about Raft, for Status and headers.
@@ -97,28 +83,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct RaftNode {
     inner: Arc<Inner>,
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> NodeError {
-    NodeError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
-    f.sync_all().map_err(|e| io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err(dir, e))?;
-    }
-    Ok(())
 }
 
 impl NodeConfig {
@@ -189,45 +153,30 @@ impl NodeConfig {
 impl RaftNode {
     /// Opens the data dir (creating a new member if it is empty) and starts Raft.
     pub async fn start(cfg: NodeConfig) -> Result<RaftNode, NodeError> {
-        let member_dir = cfg.data_dir.join("member");
-        let wal_dir = member_dir.join("wal");
-        let snap_dir = member_dir.join("snap");
-        let identity_path = member_dir.join("identity.json");
-        let existing = identity_path.exists();
-        if !existing
-            && member_dir.exists()
-            && std::fs::read_dir(&member_dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false)
-        {
+        let dir = DataDir::new(&cfg.data_dir);
+        let existing = dir.identity_path().exists();
+        if !existing && dir.has_member_files() {
             return Err(NodeError::Config(format!(
                 "{}: data dir has member files but no identity.json; refusing to start on a damaged data dir \
                  (an etcd data dir cannot be used directly: restore it from a snapshot instead)",
-                member_dir.display()
+                dir.member_dir().display()
             )));
         }
-        for dir in [&wal_dir, &snap_dir] {
-            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let (wal_dir, snap_dir) = (dir.wal_dir(), dir.snap_dir());
+        for d in [&wal_dir, &snap_dir] {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
         }
         let identity: Identity = if existing {
-            let bytes = std::fs::read(&identity_path).map_err(|e| io_err(&identity_path, e))?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                NodeError::Config(format!(
-                    "{}: corrupt member identity: {e}",
-                    identity_path.display()
-                ))
-            })?
+            dir.read_identity()?
         } else {
             let id = cfg.new_identity()?;
-            let bytes =
-                serde_json::to_vec_pretty(&id).map_err(|e| NodeError::Config(e.to_string()))?;
-            write_file_durably(&identity_path, &bytes)?;
+            dir.write_identity(&id)?;
             id
         };
 
-        let log_path = wal_dir.join("log.redb");
+        let log_path = dir.log_path();
         let log_store = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
-        let db_path = snap_dir.join("db");
+        let db_path = dir.db_path();
         let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;
         let applied = Arc::new(AtomicU64::new(0));
         let applied_cb = applied.clone();
