@@ -89,6 +89,12 @@ struct Member {
     child: Option<Child>,
     paused: bool,
     starts: u32,
+    /// Set for a member that joins a running cluster (started with
+    /// `--initial-cluster-state existing`): its `--initial-cluster`, or every
+    /// member's when empty.
+    join_initial_cluster: Option<String>,
+    /// Flags for this member only, after the spec's.
+    own_args: Vec<String>,
 }
 
 /// A running (or partly running) cluster. See the module comment.
@@ -134,6 +140,8 @@ impl Cluster {
                     child: None,
                     paused: false,
                     starts: 0,
+                    join_initial_cluster: None,
+                    own_args: Vec::new(),
                 }
             })
             .collect();
@@ -282,14 +290,62 @@ impl Cluster {
             "--initial-advertise-peer-urls".to_string(),
             peer,
             "--initial-cluster".to_string(),
-            self.initial_cluster(),
+            m.join_initial_cluster
+                .clone()
+                .filter(|ic| !ic.is_empty())
+                .unwrap_or_else(|| self.initial_cluster()),
             "--initial-cluster-state".to_string(),
-            "new".to_string(),
+            if m.join_initial_cluster.is_some() {
+                "existing"
+            } else {
+                "new"
+            }
+            .to_string(),
             "--initial-cluster-token".to_string(),
             self.spec.token.clone(),
         ];
         args.extend(self.spec.extra_args.iter().cloned());
+        args.extend(m.own_args.iter().cloned());
         args
+    }
+
+    /// `http://127.0.0.1:<peer port>` of member `i`.
+    pub fn peer_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.members[i].peer_port)
+    }
+
+    /// Adds a member that is not started yet: new ports, an empty data dir, and
+    /// (once started with [`Cluster::start_member`]) `--initial-cluster-state
+    /// existing`. Its `--initial-cluster` lists every member unless
+    /// [`Cluster::set_join`] gives the one `member add` printed. Returns its index.
+    pub fn add_joining_member(&mut self, name: &str) -> Result<usize> {
+        let ports = free_ports(2)?;
+        self.members.push(Member {
+            data_dir: self.dir_path.join(format!("{name}.data")),
+            log_path: self.dir_path.join(format!("{name}.log")),
+            name: name.to_string(),
+            client_port: ports[0],
+            peer_port: ports[1],
+            child: None,
+            paused: false,
+            starts: 0,
+            join_initial_cluster: Some(String::new()),
+            own_args: Vec::new(),
+        });
+        Ok(self.members.len() - 1)
+    }
+
+    /// Member `i` joins a running cluster from its next start on, with this
+    /// `--initial-cluster`.
+    pub fn set_join(&mut self, i: usize, initial_cluster: String) -> Result<()> {
+        self.member_mut(i)?.join_initial_cluster = Some(initial_cluster);
+        Ok(())
+    }
+
+    /// Flags appended to member `i`'s command line from its next start on.
+    pub fn set_member_args(&mut self, i: usize, args: Vec<String>) -> Result<()> {
+        self.member_mut(i)?.own_args = args;
+        Ok(())
     }
 
     /// Whether member `i` has a process that has not been reaped.

@@ -6,14 +6,17 @@
 pub mod datadir;
 pub mod errors;
 pub mod identity;
+pub mod join;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod peer_service;
 pub mod state_machine;
+pub mod stop;
 pub mod types;
 
-pub use errors::{kv_error_status, NodeError, ProposeError};
-pub use node::{MemberInfo, NodeConfig, NodeStatus, RaftNode};
+pub use errors::{kv_error_status, MembershipError, NodeError, ProposeError};
+pub use node::{MemberInfo, NodeConfig, NodeStatus, RaftNode, MEMBER_REMOVED};
 pub use peer_service::PeerService;
 pub use types::MemberId;

@@ -20,6 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::node::MEMBER_REMOVED;
+use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, TypeConfig, Vote};
 
 /// Largest peer message (snapshots travel in one message).
@@ -65,6 +67,8 @@ pub struct PeerNetwork {
     pub cluster_id: u64,
     pub member_id: MemberId,
     pub channels: PeerChannels,
+    /// Raised when a peer says this member was removed from the cluster.
+    pub stop: StopSignal,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -77,6 +81,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             target,
             urls: node.peer_urls.clone(),
             channels: self.channels.clone(),
+            stop: self.stop.clone(),
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct PeerConnection {
     target: MemberId,
     urls: Vec<String>,
     channels: PeerChannels,
+    stop: StopSignal,
 }
 
 fn unreachable(msg: impl Into<String>) -> Unreachable<TypeConfig> {
@@ -115,6 +121,9 @@ impl PeerConnection {
         });
         request.set_timeout(timeout);
         let reply = client.raft(request).await.map_err(|status| {
+            if status.message().starts_with(MEMBER_REMOVED) {
+                self.stop.stop(MEMBER_REMOVED);
+            }
             let msg = format!(
                 "peer {:x} ({}): {}",
                 self.target,

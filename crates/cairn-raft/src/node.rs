@@ -16,20 +16,25 @@ use cairn_proto::cairnpb::{InternalRequest, InternalResponse, ProposeRequest, Re
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::ReadPolicy;
-use openraft::{Config, ServerState, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 
 use crate::datadir::{io_err, DataDir, Identity};
 use crate::errors::{NodeError, ProposeError};
 use crate::identity;
+use crate::join;
 use crate::log_store::LogStore;
 use crate::network::{PeerChannels, PeerNetwork};
 use crate::state_machine::StateMachine;
+use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, Request, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
 /// Marker message a leader-to-be sends back when it is not the leader (any more).
-const NOT_LEADER: &str = "cairn: not leader";
+pub(crate) const NOT_LEADER: &str = "cairn: not leader";
+
+/// What a removed member is told, and what it stops with (etcd's wording).
+pub const MEMBER_REMOVED: &str = "the member has been permanently removed from the cluster";
 
 /// How a member starts; mirrors etcd's bootstrap flags.
 #[derive(Clone, Debug)]
@@ -70,19 +75,23 @@ pub struct MemberInfo {
     pub is_learner: bool,
 }
 
-struct Inner {
-    raft: Raft,
-    store: Store,
-    identity: Identity,
-    channels: PeerChannels,
-    request_timeout: Duration,
+pub(crate) struct Inner {
+    pub(crate) raft: Raft,
+    pub(crate) store: Store,
+    pub(crate) state_machine: StateMachine,
+    pub(crate) identity: Identity,
+    pub(crate) channels: PeerChannels,
+    pub(crate) request_timeout: Duration,
     applied: Arc<AtomicU64>,
+    /// Serializes membership changes on the leader.
+    pub(crate) membership_lock: tokio::sync::Mutex<()>,
+    pub(crate) stop: StopSignal,
 }
 
 /// Handle to the running member; cheap to clone.
 #[derive(Clone)]
 pub struct RaftNode {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl NodeConfig {
@@ -97,6 +106,7 @@ impl NodeConfig {
                     PeerNode {
                         name: name.clone(),
                         peer_urls: urls.clone(),
+                        pending_voter: false,
                     },
                 )
                 .is_some()
@@ -111,13 +121,6 @@ impl NodeConfig {
     }
 
     fn new_identity(&self) -> Result<Identity, NodeError> {
-        if !self.initial_cluster_state_new {
-            return Err(NodeError::Config(
-                "--initial-cluster-state existing with an empty data dir (joining a running cluster) is not supported yet; \
-                 see COMPATIBILITY.md"
-                    .into(),
-            ));
-        }
         let members = self.initial_members()?;
         let (member_id, me) = members
             .iter()
@@ -166,10 +169,15 @@ impl RaftNode {
         for d in [&wal_dir, &snap_dir] {
             std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
         }
+        let channels = PeerChannels::default();
         let identity: Identity = if existing {
             dir.read_identity()?
         } else {
-            let id = cfg.new_identity()?;
+            let id = if cfg.initial_cluster_state_new {
+                cfg.new_identity()?
+            } else {
+                join::discover_identity(&cfg, &channels).await?
+            };
             dir.write_identity(&id)?;
             id
         };
@@ -189,6 +197,9 @@ impl RaftNode {
         .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
         sm.check_snapshot_file()
             .map_err(|e| NodeError::Store(e.to_string()))?;
+        if sm.is_removed(identity.member_id) {
+            return Err(NodeError::Removed(identity.member_id));
+        }
 
         let config = Config {
             cluster_name: "cairn".into(),
@@ -205,13 +216,14 @@ impl RaftNode {
                 .validate()
                 .map_err(|e| NodeError::Config(format!("raft config: {e}")))?,
         );
-        let channels = PeerChannels::default();
+        let stop = StopSignal::default();
         let network = PeerNetwork {
             cluster_id: identity.cluster_id,
             member_id: identity.member_id,
             channels: channels.clone(),
+            stop: stop.clone(),
         };
-        let raft = Raft::new(identity.member_id, config, network, log_store, sm)
+        let raft = Raft::new(identity.member_id, config, network, log_store, sm.clone())
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -219,7 +231,7 @@ impl RaftNode {
             .is_initialized()
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
-        if !initialized {
+        if !initialized && !identity.initial_members.is_empty() {
             // Every member of a new cluster proposes the same initial membership; the
             // resulting first log entry is identical on all of them.
             match raft.initialize(identity.initial_members.clone()).await {
@@ -233,13 +245,18 @@ impl RaftNode {
             inner: Arc::new(Inner {
                 raft,
                 store,
+                state_machine: sm,
                 identity,
                 channels,
                 request_timeout: cfg.request_timeout,
                 applied,
+                membership_lock: tokio::sync::Mutex::new(()),
+                stop,
             }),
         };
         node.spawn_syncer();
+        node.spawn_promoter();
+        node.spawn_removal_monitor();
         Ok(node)
     }
 
@@ -263,6 +280,33 @@ impl RaftNode {
                 }
             }
         });
+    }
+
+    /// Watches the applied membership: once it says this member was removed, the
+    /// member asks to stop (etcd stops a member that applies its own removal).
+    fn spawn_removal_monitor(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.state_machine.is_removed(inner.identity.member_id) {
+                    inner.stop.stop(MEMBER_REMOVED);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Resolves when this member must stop on its own (removed, superseded), with
+    /// the reason to report.
+    pub async fn stopped(&self) -> String {
+        self.inner.stop.wait().await
+    }
+
+    /// Whether a peer with this ID was removed from the cluster.
+    pub fn is_removed_member(&self, id: MemberId) -> bool {
+        self.inner.state_machine.is_removed(id)
     }
 
     pub fn raft(&self) -> &Raft {
@@ -296,6 +340,20 @@ impl RaftNode {
             .is_some()
     }
 
+    /// Whether this member is a learner in etcd's sense: a non-voting member that
+    /// was added as a learner (a member added as a voter and still catching up is
+    /// not one).
+    pub fn is_learner(&self) -> bool {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        let me = self.member_id();
+        let membership = m.membership_config.membership();
+        match membership.get_node(&me) {
+            Some(node) => !node.pending_voter && !membership.voter_ids().any(|v| v == me),
+            None => false,
+        }
+    }
+
     /// Current Raft status of this member.
     pub fn status(&self) -> NodeStatus {
         let m = self.inner.raft.metrics().borrow_watched().clone();
@@ -305,7 +363,7 @@ impl RaftNode {
             last_log_index: m.last_log_index.unwrap_or(0),
             commit_index: m.local_committed.as_ref().map(|l| l.index).unwrap_or(0),
             applied_index: m.last_applied.as_ref().map(|l| l.index).unwrap_or(0),
-            is_learner: m.state == ServerState::Learner,
+            is_learner: self.is_learner(),
         }
     }
 
@@ -325,7 +383,9 @@ impl RaftNode {
                     name: attrs.map(|a| a.name.clone()).unwrap_or_default(),
                     peer_urls: node.peer_urls.clone(),
                     client_urls: attrs.map(|a| a.client_urls.clone()).unwrap_or_default(),
-                    is_learner: !voters.contains(id),
+                    // A member added as a voter is a voter to etcd's API even while
+                    // Raft still replicates to it as a learner.
+                    is_learner: !voters.contains(id) && !node.pending_voter,
                 }
             })
             .collect();
@@ -524,13 +584,13 @@ impl RaftNode {
     }
 }
 
-enum Retry {
+pub(crate) enum Retry {
     /// Nothing was proposed; try again (leader changed or unreachable).
     Again,
     Fail(ProposeError),
 }
 
-fn classify_forward_error(status: tonic::Status) -> Retry {
+pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
     let msg = status.message();
     if msg == NOT_LEADER || msg.contains("tcp connect error") || msg.contains("Connection refused")
     {

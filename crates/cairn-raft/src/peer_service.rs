@@ -4,15 +4,16 @@
 
 use cairn_proto::cairnpb::peer_server::{Peer, PeerServer};
 use cairn_proto::cairnpb::{
-    IdentifyRequest, IdentifyResponse, ProposeRequest, ProposeResponse, RaftMessage, RaftRpc,
-    ReadIndexRequest, ReadIndexResponse,
+    IdentifyRequest, IdentifyResponse, MembershipChangeRequest, MembershipChangeResponse,
+    PeerMember, ProposeRequest, ProposeResponse, RaftMessage, RaftRpc, ReadIndexRequest,
+    ReadIndexResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
 use crate::network::MAX_PEER_MESSAGE;
-use crate::node::RaftNode;
+use crate::node::{RaftNode, MEMBER_REMOVED};
 use crate::types::{SnapshotMeta, Vote};
 
 /// gRPC service serving one member's peer port.
@@ -60,6 +61,13 @@ impl Peer for PeerService {
     async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         let msg = request.into_inner();
         self.check_cluster(msg.cluster_id)?;
+        if self.node.is_removed_member(msg.from_member_id) {
+            return Err(Status::failed_precondition(format!(
+                "{MEMBER_REMOVED} (member {:x}, cluster {:x})",
+                msg.from_member_id,
+                self.node.cluster_id()
+            )));
+        }
         let raft = self.node.raft();
         match RaftRpc::try_from(msg.rpc) {
             Ok(RaftRpc::AppendEntries) => {
@@ -143,9 +151,35 @@ impl Peer for PeerService {
         &self,
         _request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
+        let members = self
+            .node
+            .members()
+            .into_iter()
+            .map(|m| PeerMember {
+                id: m.id,
+                peer_urls: m.peer_urls,
+                is_learner: m.is_learner,
+            })
+            .collect();
         Ok(Response::new(IdentifyResponse {
             cluster_id: self.node.cluster_id(),
             member_id: self.node.member_id(),
+            members,
         }))
+    }
+
+    async fn change_membership(
+        &self,
+        request: Request<MembershipChangeRequest>,
+    ) -> Result<Response<MembershipChangeResponse>, Status> {
+        let msg = request.into_inner();
+        self.check_cluster(msg.cluster_id)?;
+        let change = msg
+            .change
+            .ok_or_else(|| Status::invalid_argument("empty membership change"))?;
+        self.node
+            .serve_forwarded_membership(change)
+            .await
+            .map(Response::new)
     }
 }

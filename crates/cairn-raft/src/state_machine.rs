@@ -4,6 +4,7 @@
 //! log is only ever purged up to a durably applied index (etcd's consistent-index
 //! pattern). The latest Raft snapshot is kept in `<data-dir>/member/snap/raft.snap`.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::errors::kv_error_status;
-use crate::types::{LogId, Membership, Response, SnapshotMeta, TypeConfig};
+use crate::types::{LogId, MemberId, Membership, Response, SnapshotMeta, TypeConfig};
 
 type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
 
@@ -28,6 +29,10 @@ type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
 pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: Membership,
+    /// Members that were once in the applied membership and are not any more
+    /// (etcd's removed-member list). Their IDs are never reused, and their peer
+    /// messages are refused.
+    pub removed: BTreeSet<MemberId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,6 +51,8 @@ pub struct StateMachine {
     applied: Arc<Mutex<AppliedState>>,
     /// Called after every applied batch with the last applied index.
     on_applied: Arc<dyn Fn(u64) + Send + Sync>,
+    /// A copy of `applied.removed` readable without waiting for apply.
+    removed: Arc<std::sync::RwLock<BTreeSet<MemberId>>>,
 }
 
 /// The applied state as recorded in the store.
@@ -76,6 +83,7 @@ impl StateMachine {
         Ok(StateMachine {
             store,
             snapshot_path: snap_dir.join("raft.snap"),
+            removed: Arc::new(std::sync::RwLock::new(applied.removed.clone())),
             applied: Arc::new(Mutex::new(applied)),
             on_applied,
         })
@@ -83,6 +91,27 @@ impl StateMachine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The applied state as of the last applied batch (or installed snapshot).
+    pub async fn applied(&self) -> AppliedState {
+        self.applied.lock().await.clone()
+    }
+
+    /// Whether this member ID was removed from the cluster (cheap; no lock on apply).
+    pub fn is_removed(&self, id: MemberId) -> bool {
+        self.removed
+            .read()
+            .map(|r| r.contains(&id))
+            .unwrap_or(false)
+    }
+
+    fn publish_removed(&self, state: &AppliedState) {
+        if let Ok(mut r) = self.removed.write() {
+            if *r != state.removed {
+                *r = state.removed.clone();
+            }
+        }
     }
 
     /// Fails if the stored Raft snapshot exists but cannot be read.
@@ -174,6 +203,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for (entry, _) in &batch {
             let log_id = entry.log_id();
             if let EntryPayload::Membership(m) = &entry.payload {
+                let before: BTreeSet<MemberId> = state
+                    .membership
+                    .membership()
+                    .nodes()
+                    .map(|(id, _)| *id)
+                    .collect();
+                let after: BTreeSet<MemberId> = m.nodes().map(|(id, _)| *id).collect();
+                state.removed.extend(before.difference(&after));
                 state.membership = Membership::new(Some(log_id), m.clone());
             }
             state.last_applied = Some(log_id);
@@ -195,6 +232,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             (results, batch)
         });
         let results = results.map_err(io_other)?;
+        self.publish_removed(&state);
         *cached = state;
         let last_index = batch.last().map(|(e, _)| e.log_id.index).unwrap_or(0);
         for ((entry, responder), result) in batch.into_iter().zip(results) {
@@ -220,6 +258,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.clone();
         tokio::task::block_in_place(|| store.install_snapshot(&data)).map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
+        self.publish_removed(&cached);
         self.save_snapshot(&StoredSnapshot {
             meta: meta.clone(),
             data: snapshot,

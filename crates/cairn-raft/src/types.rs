@@ -72,6 +72,10 @@ impl fmt::Display for Request {
 pub struct PeerNode {
     pub name: String,
     pub peer_urls: Vec<String>,
+    /// Added by `member add` as a voter: it enters Raft as a learner and the leader
+    /// promotes it once it has caught up. etcd lists it as a voter all along.
+    #[serde(default)]
+    pub pending_voter: bool,
 }
 
 impl fmt::Display for PeerNode {

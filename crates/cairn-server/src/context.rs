@@ -56,6 +56,17 @@ impl ServerContext {
         Ok(())
     }
 
+    /// etcd serves only Status and serializable Range on a learner; every other
+    /// request gets "rpc not supported for learner".
+    pub fn refuse_on_learner(&self) -> Result<(), Status> {
+        if self.node.is_learner() {
+            return Err(Status::unavailable(
+                "etcdserver: rpc not supported for learner",
+            ));
+        }
+        Ok(())
+    }
+
     /// Proposes a write through Raft and returns its applied result, refusing
     /// requests larger than `--max-request-bytes` as etcd does.
     pub async fn propose(

@@ -15,7 +15,7 @@ use cairn_proto::etcdserverpb::lease_server::LeaseServer;
 use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use cairn_proto::etcdserverpb::watch_server::WatchServer;
 use cairn_proto::grpc_health_v1::health_server::HealthServer;
-use cairn_raft::{NodeConfig, PeerService, RaftNode};
+use cairn_raft::{NodeConfig, NodeError, PeerService, RaftNode, MEMBER_REMOVED};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -88,8 +88,14 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         snapshot_count: cfg.snapshot_count,
         request_timeout: cfg.request_timeout(),
     })
-    .await
-    .context("cannot start member")?;
+    .await;
+    let node = match node {
+        Err(NodeError::Removed(id)) => {
+            log_removed(id);
+            return Ok(());
+        }
+        other => other.context("cannot start member")?,
+    };
     tracing::info!(
         "starting member {:x} in cluster {:x}",
         node.member_id(),
@@ -125,6 +131,10 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         _ = shutdown_signal() => {
             node.shutdown().await;
             return Ok(());
+        }
+        reason = node.stopped() => {
+            node.shutdown().await;
+            return stopped_on_its_own(&node, reason);
         }
     }
     tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
@@ -164,10 +174,35 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     }
     tracing::info!("ready to serve client requests");
 
-    shutdown_signal().await;
-    tracing::info!("received signal; shutting down");
-    node.shutdown().await;
-    Ok(())
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("received signal; shutting down");
+            node.shutdown().await;
+            Ok(())
+        }
+        reason = node.stopped() => {
+            node.shutdown().await;
+            stopped_on_its_own(&node, reason)
+        }
+    }
+}
+
+/// etcd's words when a member learns it was removed; etcd then exits with
+/// status 0 (so a supervisor restarting on failure leaves it stopped).
+fn log_removed(id: u64) {
+    tracing::warn!(member = format!("{id:x}"), "server error: {MEMBER_REMOVED}");
+    tracing::warn!("data-dir used by this member must be removed");
+    eprintln!("cairn: {MEMBER_REMOVED}; the data dir of this member must be removed before it can rejoin (member add, then start with an empty data dir)");
+}
+
+/// The member stopped itself: removed from the cluster (exit 0, as etcd) or
+/// another reason (an error).
+fn stopped_on_its_own(node: &RaftNode, reason: String) -> Result<()> {
+    if reason == MEMBER_REMOVED {
+        log_removed(node.member_id());
+        return Ok(());
+    }
+    bail!("{reason}")
 }
 
 /// Publishes this member's name and client URLs through Raft (etcd's publish),

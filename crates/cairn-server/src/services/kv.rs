@@ -36,6 +36,9 @@ impl Kv for KvService {
     ) -> Result<Response<RangeResponse>, Status> {
         self.ctx.check_leader(&request)?;
         let req = request.into_inner();
+        if !req.serializable {
+            self.ctx.refuse_on_learner()?;
+        }
         validate::range(&req).map_err(|e| kv_error_status(&e))?;
         if !req.serializable {
             self.ctx.linearizable_barrier().await?;
@@ -51,6 +54,7 @@ impl Kv for KvService {
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         self.ctx.check_leader(&request)?;
+        self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::put(&req).map_err(|e| kv_error_status(&e))?;
         match self.ctx.propose(cmd(Cmd::Put(req))).await? {
@@ -67,6 +71,7 @@ impl Kv for KvService {
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         self.ctx.check_leader(&request)?;
+        self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::delete_range(&req).map_err(|e| kv_error_status(&e))?;
         match self.ctx.propose(cmd(Cmd::DeleteRange(req))).await? {
@@ -80,6 +85,7 @@ impl Kv for KvService {
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         self.ctx.check_leader(&request)?;
+        self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::txn(&req, self.ctx.max_txn_ops as usize).map_err(|e| kv_error_status(&e))?;
         if cairn_mvcc::is_txn_read_only(&req) {
@@ -106,6 +112,7 @@ impl Kv for KvService {
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
         self.ctx.check_leader(&request)?;
+        self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::compaction(&req, self.ctx.node.store().compact_revision())
             .map_err(|e| kv_error_status(&e))?;
