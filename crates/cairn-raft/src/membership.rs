@@ -87,7 +87,6 @@ pub fn validate_peer_urls(urls: &[String]) -> Result<(), MembershipError> {
             .strip_prefix("http://")
             .or_else(|| u.strip_prefix("https://"))
             .ok_or(MembershipError::BadUrls)?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
             return Err(MembershipError::BadUrls);
         }
@@ -501,7 +500,7 @@ mod tests {
         assert!(ok("http://127.0.0.1:2380"));
         assert!(ok("https://node-1.example:2380"));
         assert!(ok("http://[::1]:2380"));
-        assert!(ok("http://10.0.0.1:2380/"));
+        assert!(!ok("http://10.0.0.1:2380/"));
         assert!(!ok("127.0.0.1:2380"));
         assert!(!ok("ftp://127.0.0.1:2380"));
         assert!(!ok("http://127.0.0.1"));

@@ -28,6 +28,76 @@ fn member_id(args: &[Vec<u8>]) -> Result<u64, CtlError> {
         .map_err(|e| CtlError::bad_args(format!("bad member ID arg ({e}), expecting ID in Hex")))
 }
 
+/// etcdctl checks peer URLs before it connects (etcd's `types.NewURLs`):
+/// http(s) URLs need `host:port` and no path.
+fn check_peer_urls(urls: &[String]) -> Result<(), CtlError> {
+    for original in urls {
+        let u = original.trim();
+        if let Some(bad) = bad_escape(u) {
+            return Err(CtlError::error(format!(
+                "parse {u:?}: invalid URL escape {bad:?}"
+            )));
+        }
+        let scheme_end = u.find("://");
+        let scheme = scheme_end.map(|i| &u[..i]).unwrap_or("");
+        match scheme {
+            "http" | "https" => {
+                let rest = &u[scheme.len() + 3..];
+                let (authority, path) = match rest.find(['/', '?', '#']) {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
+                };
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                if !has_host_port(host) {
+                    return Err(CtlError::error(format!(
+                        "URL address does not have the form \"host:port\": {u}"
+                    )));
+                }
+                if path.starts_with('/') {
+                    return Err(CtlError::error(format!("URL must not contain a path: {u}")));
+                }
+            }
+            "unix" | "unixs" => {}
+            _ => {
+                return Err(CtlError::error(format!(
+                    "URL scheme must be http, https, unix, or unixs: {u}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's `net.SplitHostPort` succeeds: `host:port` or `[v6]:port`.
+fn has_host_port(hostport: &str) -> bool {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .is_some_and(|(_, port)| port.starts_with(':') && !port[1..].contains(':'));
+    }
+    matches!(hostport.split_once(':'), Some((_, port)) if !port.contains(':'))
+}
+
+/// The first `%` escape that is not two hex digits, as Go's URL parser reports it.
+fn bad_escape(u: &str) -> Option<String> {
+    let bytes = u.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let ok = bytes.len() >= i + 3
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit();
+            if !ok {
+                return Some(u[i..u.len().min(i + 3)].to_string());
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 pub fn add(ctx: &mut Ctx<'_>, a: &MemberAddArgs) -> Result<(), CtlError> {
     let args = arg_bytes(&a.args);
     let Some(name) = args.first() else {
@@ -47,6 +117,7 @@ pub fn add(ctx: &mut Ctx<'_>, a: &MemberAddArgs) -> Result<(), CtlError> {
         return Err(CtlError::bad_args("member peer urls not provided"));
     }
     let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
+    check_peer_urls(&urls)?;
     let (settings, printer) = ctx.globals.client_config(ctx.err)?;
     let timeout = ctx.globals.args.command_timeout;
     let mut client = Client::new(settings);
@@ -106,6 +177,7 @@ pub fn update(ctx: &mut Ctx<'_>, a: &MemberUpdateArgs) -> Result<(), CtlError> {
         return Err(CtlError::bad_args("member peer urls not provided"));
     }
     let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
+    check_peer_urls(&urls)?;
     let (settings, printer) = ctx.globals.client_config(ctx.err)?;
     let timeout = ctx.globals.args.command_timeout;
     let mut client = Client::new(settings);
