@@ -244,6 +244,12 @@ pub enum Command {
     Put(PutArgs),
 
     #[command(
+        about = "Manages etcd node snapshots",
+        override_usage = "snapshot <subcommand>"
+    )]
+    Snapshot(SnapshotArgs),
+
+    #[command(
         about = "Txn processes all the requests in one transaction",
         override_usage = "txn [options]"
     )]
@@ -274,8 +280,6 @@ pub enum Command {
     MoveLeader(NotImplemented),
     #[command(hide = true)]
     Role(NotImplemented),
-    #[command(hide = true)]
-    Snapshot(NotImplemented),
     #[command(hide = true)]
     User(NotImplemented),
     #[command(hide = true)]
@@ -515,6 +519,105 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 "
     )]
     List(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: Option<SnapshotCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    #[command(
+        about = "Restores an etcd member snapshot to an etcd directory",
+        override_usage = "restore <filename> [options]"
+    )]
+    Restore(SnapshotRestoreArgs),
+
+    #[command(
+        about = "Stores an etcd node backend snapshot to a given file",
+        override_usage = "save <filename>"
+    )]
+    Save(PlainArgs),
+
+    #[command(
+        about = "[deprecated] Gets backend snapshot status of a given file",
+        override_usage = "status <filename>"
+    )]
+    Status(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotRestoreArgs {
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        help = "Path to the data directory"
+    )]
+    pub data_dir: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "default=http://localhost:2380",
+        help = "Initial cluster configuration for restore bootstrap"
+    )]
+    pub initial_cluster: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "etcd-cluster",
+        help = "Initial cluster token for the etcd cluster during restore bootstrap"
+    )]
+    pub initial_cluster_token: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "http://localhost:2380",
+        help = "List of this member's peer URLs to advertise to the rest of the cluster"
+    )]
+    pub initial_advertise_peer_urls: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "default",
+        help = "Human-readable name for this member"
+    )]
+    pub name: String,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Ignore snapshot integrity hash value (required if copied from data directory)")]
+    pub skip_hash_check: bool,
+
+    #[arg(
+        long,
+        value_name = "uint",
+        default_value = "0",
+        help = "How much to increase the latest revision after restore"
+    )]
+    pub bump_revision: u64,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Mark the latest revision after restore as the point of scheduled compaction (required if --bump-revision > 0, disallowed otherwise)")]
+    pub mark_compacted: bool,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        help = "Path to the WAL directory (use --data-dir if none given)"
+    )]
+    pub wal_dir: String,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]

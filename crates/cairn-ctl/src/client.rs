@@ -14,7 +14,8 @@ use cairn_proto::etcdserverpb::{
     MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, StatusRequest, StatusResponse, TxnRequest, TxnResponse,
+    RangeResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse, TxnRequest,
+    TxnResponse,
 };
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -456,6 +457,14 @@ impl Client {
                 t,
             );
             async move { maintenance(ch).alarm(req).await }
+        })
+        .await
+    }
+
+    /// Opens `Maintenance.Snapshot` (no deadline: a large snapshot takes its time).
+    pub async fn snapshot(&mut self) -> Result<tonic::Streaming<SnapshotResponse>, RpcError> {
+        self.call(None, Retry::NonRepeatable, |ch, _| async move {
+            maintenance(ch).snapshot(SnapshotRequest {}).await
         })
         .await
     }

@@ -21,7 +21,7 @@ use std::io::{BufRead, Write};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, EndpointCommand, MemberCommand};
+use crate::cli::{Cli, Command, EndpointCommand, MemberCommand, SnapshotCommand};
 use crate::commands::Ctx;
 use crate::error::CtlError;
 use crate::global::{Globals, GLOBAL_FLAGS};
@@ -149,6 +149,12 @@ fn dispatch(
             Some(MemberCommand::Promote(a)) => commands::member::promote(ctx, &a),
             None => show_usage(ctx, path),
         },
+        Some(Command::Snapshot(sn)) => match sn.command {
+            Some(SnapshotCommand::Save(a)) => commands::snapshot::save(ctx, &a.args),
+            Some(SnapshotCommand::Status(a)) => commands::snapshot::status(ctx, &a.args),
+            Some(SnapshotCommand::Restore(a)) => commands::snapshot::restore(ctx, &a),
+            None => show_usage(ctx, path),
+        },
         Some(Command::Endpoint(e)) => match e.command {
             Some(EndpointCommand::Health(_)) => commands::endpoint::health(ctx),
             Some(EndpointCommand::Status(_)) => commands::endpoint::status(ctx),
@@ -166,7 +172,6 @@ fn dispatch(
             | Command::MakeMirror(_)
             | Command::MoveLeader(_)
             | Command::Role(_)
-            | Command::Snapshot(_)
             | Command::User(_)
             | Command::Watch(_),
         ) => Err(CtlError::error(format!(

@@ -130,6 +130,30 @@ impl LogStore {
         txn.commit().map_err(|e| self.err(e))
     }
 
+    /// The stored vote, if any (offline use).
+    pub(crate) fn vote(&self) -> io::Result<Option<Vote>> {
+        self.get_meta(KEY_VOTE)
+    }
+
+    /// The last log id known committed, if any (offline use).
+    pub(crate) fn committed(&self) -> io::Result<Option<LogId>> {
+        self.get_meta(KEY_COMMITTED)
+    }
+
+    /// The entries with index in `start..=end` (offline use).
+    pub(crate) fn entries(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+        self.read_range(start, Some(end))
+    }
+
+    /// Offline: empties the log and makes `point` its purged (and committed)
+    /// position, with `vote` as the stored vote. Used when a data dir is rebuilt
+    /// around a state machine that already holds everything up to `point`.
+    pub(crate) fn reset(&self, point: &LogId, vote: &Vote) -> io::Result<()> {
+        self.remove_range((Bound::Unbounded, Bound::Unbounded), Some(point))?;
+        self.put_meta(KEY_COMMITTED, point, Durability::Immediate)?;
+        self.put_meta(KEY_VOTE, vote, Durability::Immediate)
+    }
+
     /// The last log id in the log, if any entries remain.
     fn last_entry_id(&self) -> io::Result<Option<LogId>> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;

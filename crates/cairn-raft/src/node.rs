@@ -96,7 +96,7 @@ pub struct RaftNode {
 
 impl NodeConfig {
     /// The bootstrap membership, with IDs derived as etcd derives them.
-    fn initial_members(&self) -> Result<BTreeMap<MemberId, PeerNode>, NodeError> {
+    pub(crate) fn initial_members(&self) -> Result<BTreeMap<MemberId, PeerNode>, NodeError> {
         let mut members = BTreeMap::new();
         for (name, urls) in &self.initial_cluster {
             let id = identity::member_id(urls, &self.initial_cluster_token);
@@ -120,7 +120,7 @@ impl NodeConfig {
         Ok(members)
     }
 
-    fn new_identity(&self) -> Result<Identity, NodeError> {
+    pub(crate) fn new_identity(&self) -> Result<Identity, NodeError> {
         let members = self.initial_members()?;
         let (member_id, me) = members
             .iter()

@@ -56,7 +56,7 @@ pub struct StateMachine {
 }
 
 /// The applied state as recorded in the store.
-fn stored_applied(store: &Store) -> io::Result<AppliedState> {
+pub(crate) fn stored_applied(store: &Store) -> io::Result<AppliedState> {
     match store.raft_state().map_err(io_other)? {
         Some(bytes) => bincode::deserialize(&bytes).map_err(|e| {
             io::Error::new(
@@ -136,6 +136,19 @@ impl StateMachine {
                 format!("{}: {e}", self.snapshot_path.display()),
             )),
         }
+    }
+
+    /// Offline: writes the Raft snapshot file from the store as it is now.
+    pub(crate) fn write_snapshot_file(&self, state: &AppliedState) -> io::Result<()> {
+        self.store.sync().map_err(io_other)?;
+        let data = self.store.export_snapshot().map_err(io_other)?;
+        self.save_snapshot(&StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: state.last_applied,
+                last_membership: state.membership.clone(),
+            },
+            data,
+        })
     }
 
     fn save_snapshot(&self, snap: &StoredSnapshot) -> io::Result<()> {

@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub initial_cluster: Vec<(String, Vec<String>)>,
     pub initial_cluster_state_new: bool,
     pub initial_cluster_token: String,
+    /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
+    pub force_new_cluster: bool,
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
     pub snapshot_count: u64,
@@ -338,6 +340,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         initial_cluster_token: get("initial-cluster-token")
             .unwrap_or("etcd-cluster")
             .to_string(),
+        force_new_cluster: get("force-new-cluster") == Some("true"),
         heartbeat_interval_ms,
         election_timeout_ms,
         snapshot_count: parse_u64("snapshot-count", get("snapshot-count").unwrap_or("100000"))?,

@@ -26,6 +26,13 @@ const fn v(name: &'static str) -> FlagSpec {
         supported: true,
     }
 }
+const fn b(name: &'static str) -> FlagSpec {
+    FlagSpec {
+        name,
+        kind: Kind::Bool,
+        supported: true,
+    }
+}
 const fn uv(name: &'static str) -> FlagSpec {
     FlagSpec {
         name,
@@ -61,6 +68,7 @@ pub const FLAGS: &[FlagSpec] = &[
     v("log-level"),
     v("logger"),
     v("config-file"),
+    b("force-new-cluster"),
     // Accepted, not implemented yet (listed in COMPATIBILITY.md).
     uv("wal-dir"),
     uv("max-snapshots"),
@@ -117,7 +125,6 @@ pub const FLAGS: &[FlagSpec] = &[
     uv("log-outputs"),
     ub("enable-log-rotation"),
     uv("log-rotation-config-json"),
-    ub("force-new-cluster"),
     ub("unsafe-no-fsync"),
     uv("max-concurrent-streams"),
     ub("experimental-initial-corrupt-check"),

@@ -72,6 +72,15 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     for url in &cfg.listen_peer_urls {
         peer_listeners.extend(bind(url).await.context("cannot listen on peer URL")?);
     }
+    if cfg.force_new_cluster {
+        let identity = cairn_raft::bootstrap::force_new_cluster(&cfg.data_dir)
+            .context("--force-new-cluster")?;
+        tracing::warn!(
+            "force-new-cluster: member {:x} now forms the one-member cluster {:x}; start it without --force-new-cluster from now on",
+            identity.member_id,
+            identity.cluster_id
+        );
+    }
     let node = RaftNode::start(NodeConfig {
         name: cfg.name.clone(),
         data_dir: cfg.data_dir.clone(),

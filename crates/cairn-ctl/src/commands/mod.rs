@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod get;
 pub mod member;
 pub mod put;
+pub mod snapshot;
 pub mod txn;
 pub mod version;
 

@@ -1,0 +1,273 @@
+//! `snapshot save|status|restore`. `save` streams Maintenance.Snapshot from one
+//! member into an etcd-format snapshot file (checked against its SHA-256 trailer
+//! before it is renamed into place). `status` and `restore` are offline: `status`
+//! prints what `etcdutl snapshot status` prints; `restore` builds a Cairn data dir
+//! for a new cluster from an etcd (or Cairn) snapshot file, with etcd's flags.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cairn_mvcc::SnapshotBuilder;
+use cairn_raft::bootstrap::{self, RestoreTarget, RestoredState};
+
+use crate::cli::SnapshotRestoreArgs;
+use crate::commands::{arg_bytes, Ctx};
+use crate::error::CtlError;
+use crate::golang::humanize_bytes;
+use crate::printer::Format;
+use crate::zaplog::{self, Field, LogStyle};
+
+fn log(
+    ctx: &mut Ctx<'_>,
+    logger: Option<&'static str>,
+    caller: &str,
+    msg: &str,
+    fields: &[(&str, Field<'_>)],
+) {
+    let style = LogStyle::Production(logger);
+    zaplog::log(ctx.err, &style, "info", caller, msg, fields);
+}
+
+/// The single file argument of `save`, `status` and `restore`.
+fn file_arg(args: &[std::ffi::OsString], command: &str) -> Result<PathBuf, CtlError> {
+    let args = arg_bytes(args);
+    if args.len() != 1 {
+        return Err(CtlError::bad_args(format!(
+            "snapshot {command} expects one argument"
+        )));
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&args[0]).into_owned(),
+    ))
+}
+
+pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlError> {
+    let path = file_arg(args, "save")?;
+    let (settings, _printer) = ctx.globals.client_config(ctx.err)?;
+    if settings.endpoints.len() != 1 {
+        return Err(CtlError::bad_args(format!(
+            "snapshot must be requested to one selected node, not multiple [{}]",
+            settings.endpoints.join(" ")
+        )));
+    }
+    let endpoint = settings.endpoints[0].clone();
+    let partial = PathBuf::from(format!("{}.part", path.display()));
+    let shown_partial = partial.display().to_string();
+    log(
+        ctx,
+        None,
+        "snapshot/v3_snapshot.go:65",
+        "created temporary db file",
+        &[("path", Field::Str(&shown_partial))],
+    );
+    let started = Instant::now();
+    let mut client = crate::client::Client::new(settings);
+    let bytes = ctx.block_on(async {
+        let mut stream = client
+            .snapshot()
+            .await
+            .map_err(|e| CtlError::error(e.message))?;
+        let mut bytes = Vec::new();
+        loop {
+            match stream.message().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk.blob),
+                Ok(None) => return Ok(bytes),
+                Err(status) => {
+                    return Err(CtlError::error(crate::error::client_error_message(
+                        status.code(),
+                        status.message(),
+                    )))
+                }
+            }
+        }
+    })??;
+    log(
+        ctx,
+        None,
+        "snapshot/v3_snapshot.go:73",
+        "fetching snapshot",
+        &[("endpoint", Field::Str(&endpoint))],
+    );
+    // A snapshot stream always ends with the SHA-256 of what came before.
+    cairn_snapshot::file::verify(&bytes, false)
+        .map_err(|e| CtlError::error(format!("snapshot from {endpoint} is damaged: {e}")))?;
+    write_durably(&partial, &bytes)?;
+    let size = humanize_bytes(bytes.len() as u64);
+    let took = format!("{:?}", started.elapsed());
+    log(
+        ctx,
+        None,
+        "snapshot/v3_snapshot.go:88",
+        "fetched snapshot",
+        &[
+            ("endpoint", Field::Str(&endpoint)),
+            ("size", Field::Str(&size)),
+            ("took", Field::Str(&took)),
+        ],
+    );
+    std::fs::rename(&partial, &path).map_err(|e| {
+        CtlError::error(format!(
+            "could not rename {} to {}: {e}",
+            partial.display(),
+            path.display()
+        ))
+    })?;
+    let shown = path.display().to_string();
+    log(
+        ctx,
+        None,
+        "snapshot/v3_snapshot.go:97",
+        "saved",
+        &[("path", Field::Str(&shown))],
+    );
+    writeln!(ctx.out, "Snapshot saved at {shown}").map_err(|e| CtlError::error(e.to_string()))?;
+    Ok(())
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), CtlError> {
+    let fail =
+        |e: std::io::Error| CtlError::error(format!("could not write {}: {e}", path.display()));
+    let mut f = std::fs::File::create(path).map_err(fail)?;
+    f.write_all(bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CtlError> {
+    std::fs::read(path).map_err(|e| CtlError::error(format!("open {}: {e}", path.display())))
+}
+
+pub fn status(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlError> {
+    let path = file_arg(args, "status")?;
+    let _ = writeln!(
+        ctx.err,
+        "Deprecated: Use `etcdutl snapshot status` instead.\n"
+    );
+    let printer_format = ctx.globals.printer()?.format;
+    let bytes = read_file(&path)?;
+    let st = cairn_snapshot::file::status(&bytes).map_err(|e| CtlError::error(e.to_string()))?;
+    let size = humanize_bytes(st.total_size);
+    let text = match printer_format {
+        Format::Json => format!(
+            "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}\n",
+            st.hash, st.revision, st.total_keys, st.total_size
+        ),
+        Format::Table => crate::printer::render_table(
+            &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+            &[vec![
+                format!("{:x}", st.hash),
+                st.revision.to_string(),
+                st.total_keys.to_string(),
+                size,
+            ]],
+        ),
+        Format::Fields => format!(
+            "\"Hash\" : {}\n\"Revision\" : {}\n\"Keys\" : {}\n\"Size\" : {}\n",
+            st.hash, st.revision, st.total_keys, st.total_size
+        ),
+        _ => format!(
+            "{:x}, {}, {}, {}\n",
+            st.hash, st.revision, st.total_keys, size
+        ),
+    };
+    ctx.out
+        .write_all(text.as_bytes())
+        .map_err(|e| CtlError::error(e.to_string()))
+}
+
+/// etcd's `--initial-cluster` syntax: `name=url[,name=url...]`, a name may repeat.
+fn parse_initial_cluster(s: &str) -> Result<Vec<(String, Vec<String>)>, CtlError> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (name, url) = part
+            .split_once('=')
+            .ok_or_else(|| CtlError::error(format!("invalid --initial-cluster entry {part:?}")))?;
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, urls)) => urls.push(url.to_string()),
+            None => out.push((name.to_string(), vec![url.to_string()])),
+        }
+    }
+    Ok(out)
+}
+
+pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlError> {
+    let path = file_arg(&a.args, "restore")?;
+    let _ = writeln!(
+        ctx.err,
+        "Deprecated: Use `etcdutl snapshot restore` instead.\n"
+    );
+    if a.mark_compacted && a.bump_revision == 0 {
+        return Err(CtlError::error("--mark-compacted requires --bump-revision"));
+    }
+    let data_dir = if a.data_dir.is_empty() {
+        PathBuf::from(format!("{}.etcd", a.name))
+    } else {
+        PathBuf::from(&a.data_dir)
+    };
+    let target = RestoreTarget {
+        data_dir: data_dir.clone(),
+        name: a.name.clone(),
+        initial_cluster: parse_initial_cluster(&a.initial_cluster)?,
+        initial_cluster_token: a.initial_cluster_token.clone(),
+        initial_advertise_peer_urls: a
+            .initial_advertise_peer_urls
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+    };
+    let bytes = read_file(&path)?;
+    let db = cairn_snapshot::file::verify(&bytes, a.skip_hash_check)
+        .map_err(|e| CtlError::error(e.to_string()))?;
+    let data = cairn_snapshot::read_etcd(db).map_err(|e| CtlError::error(e.to_string()))?;
+    let shown = path.display().to_string();
+    let shown_dir = data_dir.display().to_string();
+    log(
+        ctx,
+        Some("etcdutl"),
+        "snapshot/v3_snapshot.go:248",
+        "restoring snapshot",
+        &[
+            ("path", Field::Str(&shown)),
+            ("data-dir", Field::Str(&shown_dir)),
+        ],
+    );
+
+    let mut rows = SnapshotBuilder::new();
+    let mut newest = 1i64;
+    for (key, value) in &data.kvs {
+        if let Some((main, _, _)) = cairn_snapshot::schema::parse_revision_key(key) {
+            newest = newest.max(main);
+        }
+        rows.key_bucket_row(key, value)
+            .map_err(|e| CtlError::error(e.to_string()))?;
+    }
+    for (id, ttl) in &data.leases {
+        rows.lease(*id, *ttl)
+            .map_err(|e| CtlError::error(e.to_string()))?;
+    }
+    let compacted = data.compact_revision.unwrap_or(-1);
+    let current = newest.max(compacted);
+    let bumped = current.saturating_add(a.bump_revision as i64);
+    let state = RestoredState {
+        rows,
+        current_revision: (a.bump_revision > 0).then_some(bumped),
+        compact_revision: if a.mark_compacted { bumped } else { compacted },
+    };
+    let identity =
+        bootstrap::restore(&target, state).map_err(|e| CtlError::error(e.to_string()))?;
+    let member = format!("{:x}", identity.member_id);
+    let cluster = format!("{:x}", identity.cluster_id);
+    log(
+        ctx,
+        Some("etcdutl"),
+        "snapshot/v3_snapshot.go:269",
+        "restored snapshot",
+        &[
+            ("path", Field::Str(&shown)),
+            ("data-dir", Field::Str(&shown_dir)),
+            ("member-id", Field::Str(&member)),
+            ("cluster-id", Field::Str(&cluster)),
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! Offline construction of data dirs, with no Raft running:
+//! - [`restore`]: a data dir for a NEW cluster from a state snapshot (what
+//!   `cairnctl snapshot restore` builds from an etcd snapshot file);
+//! - [`force_new_cluster`]: a member's own data dir turned into a one-member
+//!   cluster with a new cluster ID (`cairn --force-new-cluster`).
+//!
+//! Both leave the data dir in the state a member is in right after a Raft
+//! snapshot: the state machine holds everything up to a log position P (with the
+//! membership at P), the Raft log is empty and purged up to P, and the Raft
+//! snapshot file holds the state at P. So a member that joins later is sent the
+//! snapshot — it can never replay an empty history onto an empty store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_mvcc::{ApplyEntry, SnapshotBuilder, Store};
+use openraft::EntryPayload;
+
+use crate::datadir::{io_err, DataDir, Identity};
+use crate::errors::NodeError;
+use crate::identity;
+use crate::log_store::LogStore;
+use crate::node::NodeConfig;
+use crate::state_machine::{stored_applied, AppliedState, StateMachine};
+use crate::types::{LogId, MemberId, Membership, PeerNode, Vote};
+
+/// Where and as whom a snapshot is restored (etcd's restore flags).
+#[derive(Clone, Debug)]
+pub struct RestoreTarget {
+    pub data_dir: PathBuf,
+    pub name: String,
+    /// `--initial-cluster`: member name and its peer URLs.
+    pub initial_cluster: Vec<(String, Vec<String>)>,
+    pub initial_cluster_token: String,
+    pub initial_advertise_peer_urls: Vec<String>,
+}
+
+/// The state to restore: the store's rows and its revisions.
+pub struct RestoredState {
+    pub rows: SnapshotBuilder,
+    /// The current revision, if it must differ from the newest row's.
+    pub current_revision: Option<i64>,
+    /// -1 when never compacted.
+    pub compact_revision: i64,
+}
+
+fn store_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Store(e.to_string())
+}
+
+/// etcd refuses to restore into a data dir that exists and is not empty.
+fn ensure_empty(dir: &Path) -> Result<(), NodeError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_none() {
+                Ok(())
+            } else {
+                Err(NodeError::Config(format!(
+                    "data-dir {:?} not empty or could not be read",
+                    dir.display().to_string()
+                )))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) => Err(NodeError::Config(format!(
+            "data-dir {:?} not empty or could not be read",
+            dir.display().to_string()
+        ))),
+    }
+}
+
+/// Builds a data dir for member `target.name` of a new cluster made of
+/// `--initial-cluster`, holding `state`. The data dir is written under a
+/// temporary name next to it and renamed into place at the end, so a failure
+/// leaves nothing behind. Returns the new member's identity.
+pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity, NodeError> {
+    ensure_empty(&target.data_dir)?;
+    let cfg = NodeConfig {
+        name: target.name.clone(),
+        data_dir: target.data_dir.clone(),
+        initial_cluster: target.initial_cluster.clone(),
+        initial_advertise_peer_urls: target.initial_advertise_peer_urls.clone(),
+        initial_cluster_state_new: true,
+        initial_cluster_token: target.initial_cluster_token.clone(),
+        heartbeat_interval_ms: 100,
+        election_timeout_ms: 1000,
+        snapshot_count: 1,
+        request_timeout: std::time::Duration::from_secs(1),
+    };
+    let identity = cfg.new_identity()?;
+    let members = cfg.initial_members()?;
+
+    let staging = staging_path(&target.data_dir);
+    if staging.exists() {
+        // Left by an interrupted restore of ours; never holds anything else.
+        std::fs::remove_dir_all(&staging).map_err(|e| io_err(&staging, e))?;
+    }
+    let result = (|| {
+        let dir = DataDir::new(&staging);
+        create_layout(&dir)?;
+        let point = LogId::new_term_index(1, 1);
+        let applied = AppliedState {
+            last_applied: Some(point),
+            membership: Membership::new(Some(point), voters_of(&members)?),
+            removed: BTreeSet::new(),
+        };
+        let raft_state = bincode::serialize(&applied).map_err(store_err)?;
+        let blob = state
+            .rows
+            .finish(
+                state.current_revision,
+                state.compact_revision,
+                point.index,
+                Some(raft_state),
+            )
+            .map_err(store_err)?;
+        let store = Store::open(&dir.db_path()).map_err(store_err)?;
+        store.install_snapshot(&blob).map_err(store_err)?;
+        finish_member(
+            &dir,
+            store,
+            &applied,
+            &Vote::new(1, identity.member_id),
+            &identity,
+        )
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if target.data_dir.exists() {
+        // An empty directory (checked above); the restored one takes its place.
+        std::fs::remove_dir(&target.data_dir).map_err(|e| io_err(&target.data_dir, e))?;
+    }
+    std::fs::rename(&staging, &target.data_dir).map_err(|e| io_err(&target.data_dir, e))?;
+    sync_parent(&target.data_dir)?;
+    Ok(identity)
+}
+
+/// Rewrites a member's own data dir into a one-member cluster with a new
+/// cluster ID, keeping its member ID, everything it applied and every committed
+/// entry it had not applied yet (uncommitted entries are dropped, as etcd does).
+/// Returns the new identity.
+pub fn force_new_cluster(data_dir: &Path) -> Result<Identity, NodeError> {
+    let dir = DataDir::new(data_dir);
+    if !dir.identity_path().exists() {
+        return Err(NodeError::Config(format!(
+            "--force-new-cluster: {} holds no member data (nothing to start a new cluster from)",
+            data_dir.display()
+        )));
+    }
+    let old = dir.read_identity()?;
+    let store = Store::open(&dir.db_path()).map_err(store_err)?;
+    let mut applied = stored_applied(&store).map_err(store_err)?;
+    let log_path = dir.log_path();
+    let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+    let committed = log.committed().map_err(|e| io_err(&log_path, e))?;
+    let vote = log.vote().map_err(|e| io_err(&log_path, e))?;
+
+    // Apply what was committed but not applied yet.
+    let applied_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
+    let mut last = applied.last_applied;
+    let pending = match committed {
+        Some(c) if c.index > applied_index => log
+            .entries(applied_index + 1, c.index)
+            .map_err(|e| io_err(&log_path, e))?,
+        _ => Vec::new(),
+    };
+    if let Some(e) = pending.last() {
+        last = Some(e.log_id);
+    }
+
+    let me = applied
+        .membership
+        .membership()
+        .get_node(&old.member_id)
+        .cloned()
+        .or_else(|| old.initial_members.get(&old.member_id).cloned())
+        .ok_or_else(|| {
+            NodeError::Config(format!(
+                "--force-new-cluster: member {:x} is not in its own membership",
+                old.member_id
+            ))
+        })?;
+    let me = PeerNode {
+        pending_voter: false,
+        ..me
+    };
+    let last_term = last.map(|l| l.leader_id.term).unwrap_or(0);
+    let term = last_term.max(vote.map(|v| v.leader_id.term).unwrap_or(0)) + 1;
+    let point = LogId::new_term_index(term, last.map(|l| l.index).unwrap_or(0) + 1);
+    let members = BTreeMap::from([(old.member_id, me)]);
+    let before: BTreeSet<MemberId> = applied
+        .membership
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .filter(|id| *id != old.member_id)
+        .collect();
+    applied.removed.extend(before);
+    applied.last_applied = Some(point);
+    applied.membership = Membership::new(Some(point), voters_of(&members)?);
+    let raft_state = bincode::serialize(&applied).map_err(store_err)?;
+    let entries: Vec<ApplyEntry<'_>> = pending
+        .iter()
+        .map(|e| ApplyEntry {
+            index: e.log_id.index,
+            request: match &e.payload {
+                EntryPayload::Normal(r) => Some(&r.0),
+                _ => None,
+            },
+        })
+        .chain(std::iter::once(ApplyEntry {
+            index: point.index,
+            request: None,
+        }))
+        .collect();
+    store
+        .apply_batch(&entries, &raft_state)
+        .map_err(store_err)?;
+
+    let identity = Identity {
+        member_id: old.member_id,
+        cluster_id: new_cluster_id(old.cluster_id, old.member_id),
+        name: old.name.clone(),
+        initial_members: members,
+    };
+    drop(log);
+    // Rebuild the log around the new point.
+    let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+    log.reset(&point, &Vote::new(term, old.member_id))
+        .map_err(|e| io_err(&log_path, e))?;
+    drop(log);
+    finish_member(
+        &dir,
+        store,
+        &applied,
+        &Vote::new(term, old.member_id),
+        &identity,
+    )?;
+    tracing::warn!(
+        member = format!("{:x}", identity.member_id),
+        old_cluster = format!("{:x}", old.cluster_id),
+        new_cluster = format!("{:x}", identity.cluster_id),
+        applied_entries = pending.len(),
+        "force-new-cluster: this member is now a one-member cluster with all the data it had applied or committed"
+    );
+    Ok(identity)
+}
+
+/// `members` as one voter set.
+fn voters_of(
+    members: &BTreeMap<MemberId, PeerNode>,
+) -> Result<openraft::Membership<MemberId, PeerNode>, NodeError> {
+    let voters: BTreeSet<MemberId> = members.keys().copied().collect();
+    openraft::Membership::new(vec![voters], members.clone())
+        .map_err(|e| NodeError::Config(format!("membership: {e}")))
+}
+
+fn create_layout(dir: &DataDir) -> Result<(), NodeError> {
+    for d in [dir.wal_dir(), dir.snap_dir()] {
+        std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+    }
+    Ok(())
+}
+
+/// Makes the store durable, resets the log to the applied point, writes the
+/// Raft snapshot file and the identity.
+fn finish_member(
+    dir: &DataDir,
+    store: Store,
+    applied: &AppliedState,
+    vote: &Vote,
+    identity: &Identity,
+) -> Result<(), NodeError> {
+    store.sync().map_err(store_err)?;
+    let point = applied
+        .last_applied
+        .ok_or_else(|| NodeError::Store("no applied position".into()))?;
+    let log_path = dir.log_path();
+    let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+    log.reset(&point, vote).map_err(|e| io_err(&log_path, e))?;
+    let sm = StateMachine::open(store, &dir.snap_dir(), std::sync::Arc::new(|_| {}))
+        .map_err(store_err)?;
+    sm.write_snapshot_file(applied).map_err(store_err)?;
+    dir.write_identity(identity)
+}
+
+fn staging_path(data_dir: &Path) -> PathBuf {
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    data_dir.with_file_name(format!(".{name}.restoring"))
+}
+
+fn sync_parent(path: &Path) -> Result<(), NodeError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(&parent, e))
+}
+
+/// A fresh cluster ID for a cluster forked from `old` by `member`.
+fn new_cluster_id(old: u64, member: MemberId) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let salt = format!("{old:x}/{member:x}/{now}");
+    identity::member_id(&[salt], "cairn-force-new-cluster")
+}
