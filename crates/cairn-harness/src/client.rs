@@ -44,11 +44,26 @@ impl Client {
         deadline: Duration,
         call_timeout: Duration,
     ) -> Result<Client> {
-        let config = Endpoint::from_shared(endpoint.to_string())
+        Client::connect_with_tls(endpoint, deadline, call_timeout, None).await
+    }
+
+    /// Like [`Client::connect_with_timeout`], over TLS when `tls` is given.
+    pub async fn connect_with_tls(
+        endpoint: &str,
+        deadline: Duration,
+        call_timeout: Duration,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Client> {
+        let mut config = Endpoint::from_shared(endpoint.to_string())
             .map_err(|e| HarnessError::Other(format!("bad endpoint {endpoint:?}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .timeout(call_timeout)
             .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            config = config
+                .tls_config(tls)
+                .map_err(|e| HarnessError::Other(format!("TLS for {endpoint}: {e}")))?;
+        }
         let start = Instant::now();
         loop {
             match config.connect().await {

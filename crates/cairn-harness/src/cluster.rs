@@ -20,6 +20,7 @@ use crate::client::Client;
 use crate::error::{HarnessError, Result};
 use crate::health::{probe_health, HealthProbe};
 use crate::ports::free_ports;
+use crate::tls::TlsFiles;
 
 /// How long [`Cluster::start`] and [`Cluster::restart`] wait for `/health`.
 pub const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
@@ -41,6 +42,8 @@ pub struct ClusterSpec {
     pub extra_args: Vec<String>,
     /// `--initial-cluster-token`.
     pub token: String,
+    /// Client and peer TLS (https URLs, client-cert auth on both) when set.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ClusterSpec {
@@ -52,6 +55,7 @@ impl ClusterSpec {
             name_prefix: "m".to_string(),
             extra_args: Vec::new(),
             token: "cairn-test-cluster".to_string(),
+            tls: None,
         }
     }
 
@@ -68,6 +72,12 @@ impl ClusterSpec {
         S: Into<String>,
     {
         self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs every member with client and peer TLS from `files`.
+    pub fn tls(mut self, files: TlsFiles) -> ClusterSpec {
+        self.tls = Some(files);
         self
     }
 
@@ -204,7 +214,29 @@ impl Cluster {
 
     /// `http://127.0.0.1:<client port>` of member `i`. Panics if out of range.
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client_port)
+        format!(
+            "{}://127.0.0.1:{}",
+            self.scheme(),
+            self.members[i].client_port
+        )
+    }
+
+    /// `https` for a TLS cluster, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.spec.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The CLI flags (`--cacert/--cert/--key`) a client needs; empty without TLS.
+    pub fn cli_tls_args(&self) -> Vec<String> {
+        self.spec
+            .tls
+            .as_ref()
+            .map(TlsFiles::cli_args)
+            .unwrap_or_default()
     }
 
     /// Every member's client URL, in index order.
@@ -263,7 +295,7 @@ impl Cluster {
     pub fn initial_cluster(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={}://127.0.0.1:{}", m.name, self.scheme(), m.peer_port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -274,8 +306,8 @@ impl Cluster {
     /// `--initial-cluster*` flags once the data dir exists.
     pub fn member_args(&self, i: usize) -> Vec<String> {
         let m = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client_port);
-        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let client = format!("{}://127.0.0.1:{}", self.scheme(), m.client_port);
+        let peer = format!("{}://127.0.0.1:{}", self.scheme(), m.peer_port);
         let mut args = vec![
             "--name".to_string(),
             m.name.clone(),
@@ -304,6 +336,9 @@ impl Cluster {
             "--initial-cluster-token".to_string(),
             self.spec.token.clone(),
         ];
+        if let Some(tls) = &self.spec.tls {
+            args.extend(tls.server_args());
+        }
         args.extend(self.spec.extra_args.iter().cloned());
         args.extend(m.own_args.iter().cloned());
         args
@@ -311,7 +346,11 @@ impl Cluster {
 
     /// `http://127.0.0.1:<peer port>` of member `i`.
     pub fn peer_url(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].peer_port)
+        format!(
+            "{}://127.0.0.1:{}",
+            self.scheme(),
+            self.members[i].peer_port
+        )
     }
 
     /// Adds a member that is not started yet: new ports, an empty data dir, and
@@ -442,7 +481,10 @@ impl Cluster {
                     problem: "not running; cannot become healthy".into(),
                 });
             }
-            let last = probe_health(port, Duration::from_secs(3)).await;
+            let last = match &self.spec.tls {
+                None => probe_health(port, Duration::from_secs(3)).await,
+                Some(tls) => self.probe_tls(i, tls).await,
+            };
             if last == HealthProbe::Healthy {
                 return Ok(());
             }
@@ -596,10 +638,42 @@ impl Cluster {
         Ok(())
     }
 
-    /// A gRPC client for member `i` (connect retried for up to 10 s).
+    /// Readiness of a TLS member: it answers Status over TLS and knows a leader
+    /// (what `/health` says, without an HTTPS client in the harness).
+    async fn probe_tls(&self, i: usize, tls: &TlsFiles) -> HealthProbe {
+        let config = match tls.client_config() {
+            Ok(c) => c,
+            Err(e) => return HealthProbe::Unreachable(e.to_string()),
+        };
+        let endpoint = self.endpoint(i);
+        let secs = Duration::from_secs(3);
+        match Client::connect_with_tls(&endpoint, secs, secs, Some(config)).await {
+            Err(e) => HealthProbe::Unreachable(e.to_string()),
+            Ok(mut c) => match c.status().await {
+                Ok(s) if s.leader != 0 => HealthProbe::Healthy,
+                Ok(_) => HealthProbe::Unhealthy("no leader".into()),
+                Err(e) => HealthProbe::Unhealthy(e.to_string()),
+            },
+        }
+    }
+
+    /// A gRPC client for member `i` (connect retried for up to 10 s), over TLS
+    /// for a TLS cluster.
     pub async fn client(&self, i: usize) -> Result<Client> {
         self.member(i)?;
-        Client::connect(&self.endpoint(i), Duration::from_secs(10)).await
+        let tls = self
+            .spec
+            .tls
+            .as_ref()
+            .map(TlsFiles::client_config)
+            .transpose()?;
+        Client::connect_with_tls(
+            &self.endpoint(i),
+            Duration::from_secs(10),
+            crate::client::DEFAULT_CALL_TIMEOUT,
+            tls,
+        )
+        .await
     }
 
     /// `Maintenance.Status` of every running, unpaused member that answers,
@@ -611,10 +685,12 @@ impl Cluster {
                 continue;
             }
             let endpoint = self.endpoint(i);
-            let Ok(mut client) = Client::connect_with_timeout(
+            let tls = self.spec.tls.as_ref().and_then(|t| t.client_config().ok());
+            let Ok(mut client) = Client::connect_with_tls(
                 &endpoint,
                 Duration::from_secs(1),
                 Duration::from_secs(2),
+                tls,
             )
             .await
             else {

@@ -27,6 +27,7 @@ pub mod conformance;
 pub mod error;
 pub mod health;
 pub mod ports;
+pub mod tls;
 
 pub use binaries::{
     cairn_bin, cairnctl_bin, etcd_bin, etcd_bin_dir, etcdctl_bin, etcdutl_bin, server_binary,
@@ -35,3 +36,4 @@ pub use binaries::{
 pub use client::Client;
 pub use cluster::{Cluster, ClusterIdentity, ClusterSpec};
 pub use error::{HarnessError, Result};
+pub use tls::TlsFiles;

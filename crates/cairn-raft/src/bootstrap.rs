@@ -87,6 +87,7 @@ pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity,
         election_timeout_ms: 1000,
         snapshot_count: 1,
         request_timeout: std::time::Duration::from_secs(1),
+        peer_tls: None,
     };
     let identity = cfg.new_identity()?;
     let members = cfg.initial_members()?;

@@ -18,7 +18,7 @@ use openraft::raft::{
 use openraft::{AnyError, OptionalSend};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
 use crate::stop::StopSignal;
@@ -31,9 +31,18 @@ pub const MAX_PEER_MESSAGE: usize = 2 * 1024 * 1024 * 1024 - 1;
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Used for `https://` peer URLs.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl PeerChannels {
+    pub fn new(tls: Option<ClientTlsConfig>) -> PeerChannels {
+        PeerChannels {
+            channels: Arc::default(),
+            tls,
+        }
+    }
+
     /// A client for the first usable peer URL of a member.
     pub fn client(&self, urls: &[String]) -> Result<PeerClient<Channel>, String> {
         let url = urls
@@ -46,10 +55,18 @@ impl PeerChannels {
         let channel = match map.get(url) {
             Some(c) => c.clone(),
             None => {
-                let endpoint = Endpoint::from_shared(url.clone())
+                let mut endpoint = Endpoint::from_shared(url.clone())
                     .map_err(|e| format!("bad peer URL {url}: {e}"))?
                     .connect_timeout(Duration::from_secs(1))
                     .tcp_nodelay(true);
+                if url.starts_with("https://") {
+                    let tls = self.tls.clone().ok_or_else(|| {
+                        format!("peer URL {url} needs TLS but no --peer-cert-file/--peer-key-file were given")
+                    })?;
+                    endpoint = endpoint
+                        .tls_config(tls)
+                        .map_err(|e| format!("peer TLS for {url}: {e}"))?;
+                }
                 let channel = endpoint.connect_lazy();
                 map.insert(url.clone(), channel.clone());
                 channel

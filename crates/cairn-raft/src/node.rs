@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// How long a proposal or linearizable read may wait (etcd: 5 s + 2 × election timeout).
     pub request_timeout: Duration,
+    /// TLS towards other members (`https://` peer URLs): our peer certificate and
+    /// the CA their certificates must be signed by.
+    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// A snapshot of what this member knows about Raft, for Status and headers.
@@ -169,7 +172,7 @@ impl RaftNode {
         for d in [&wal_dir, &snap_dir] {
             std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
         }
-        let channels = PeerChannels::default();
+        let channels = PeerChannels::new(cfg.peer_tls.clone());
         let identity: Identity = if existing {
             dir.read_identity()?
         } else {

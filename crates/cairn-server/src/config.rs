@@ -9,6 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::flags::{self, Kind};
+use crate::tls::TlsFiles;
 
 /// Why the command line, environment or config file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub struct ServerConfig {
     pub initial_cluster: Vec<(String, Vec<String>)>,
     pub initial_cluster_state_new: bool,
     pub initial_cluster_token: String,
+    /// `--cert-file`, `--key-file`, `--trusted-ca-file`, `--client-cert-auth`.
+    pub client_tls: TlsFiles,
+    /// `--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`, `--peer-client-cert-auth`.
+    pub peer_tls: TlsFiles,
     /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
     pub force_new_cluster: bool,
     pub heartbeat_interval_ms: u64,
@@ -340,6 +345,28 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         initial_cluster_token: get("initial-cluster-token")
             .unwrap_or("etcd-cluster")
             .to_string(),
+        client_tls: TlsFiles {
+            cert_file: get("cert-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            key_file: get("key-file").filter(|s| !s.is_empty()).map(PathBuf::from),
+            trusted_ca_file: get("trusted-ca-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            client_cert_auth: get("client-cert-auth") == Some("true"),
+        },
+        peer_tls: TlsFiles {
+            cert_file: get("peer-cert-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            key_file: get("peer-key-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            trusted_ca_file: get("peer-trusted-ca-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            client_cert_auth: get("peer-client-cert-auth") == Some("true"),
+        },
         force_new_cluster: get("force-new-cluster") == Some("true"),
         heartbeat_interval_ms,
         election_timeout_ms,

@@ -7,6 +7,7 @@ mod flags;
 mod http;
 mod server;
 mod services;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -32,8 +32,8 @@ const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
 async fn bind(url: &Url) -> Result<Vec<TcpListener>> {
-    if url.scheme() != "http" {
-        bail!("{}: only http:// URLs are supported yet (TLS comes with a later release; see COMPATIBILITY.md)", url);
+    if url.scheme() != "http" && url.scheme() != "https" {
+        bail!("{url}: only http:// and https:// URLs are supported (unix sockets are not)");
     }
     let host = url.host_str().context("URL has no host")?;
     let port = url.port().context("URL has no port")?;
@@ -67,6 +67,20 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         tracing::warn!("flag --{flag} is accepted for etcd compatibility but not implemented by Cairn yet; ignoring it");
     }
 
+    let client_https = cfg.listen_client_urls.iter().any(|u| u.scheme() == "https");
+    let peer_https = cfg.listen_peer_urls.iter().any(|u| u.scheme() == "https")
+        || cfg
+            .initial_advertise_peer_urls
+            .iter()
+            .any(|u| u.scheme() == "https");
+    cfg.client_tls.check("client", "", client_https)?;
+    cfg.peer_tls.check("peer", "peer-", peer_https)?;
+    let peer_client_tls = if cfg.peer_tls.is_set() {
+        Some(cfg.peer_tls.client_config()?)
+    } else {
+        None
+    };
+
     // Peer listeners first: Raft needs them before anything else can happen.
     let mut peer_listeners = Vec::new();
     for url in &cfg.listen_peer_urls {
@@ -96,6 +110,7 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         election_timeout_ms: cfg.election_timeout_ms,
         snapshot_count: cfg.snapshot_count,
         request_timeout: cfg.request_timeout(),
+        peer_tls: peer_client_tls,
     })
     .await;
     let node = match node {
@@ -114,12 +129,14 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         tracing::info!("serving peer traffic on {}", listener.local_addr()?);
         let svc = PeerService::server(node.clone());
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut builder = tonic::transport::Server::builder();
+        if peer_https {
+            builder = builder
+                .tls_config(cfg.peer_tls.server_config()?)
+                .context("peer TLS")?;
+        }
         tokio::spawn(async move {
-            if let Err(e) = tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming(incoming)
-                .await
-            {
+            if let Err(e) = builder.add_service(svc).serve_with_incoming(incoming).await {
                 tracing::error!("peer server stopped: {e}");
             }
         });
@@ -132,7 +149,10 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     };
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {
-        client_listeners.extend(bind(url).await.context("cannot listen on client URL")?);
+        let secure = url.scheme() == "https";
+        for l in bind(url).await.context("cannot listen on client URL")? {
+            client_listeners.push((l, secure));
+        }
     }
 
     tokio::select! {
@@ -171,15 +191,37 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     .into_axum_router()
     .merge(crate::http::routes(ctx.clone()));
 
-    for listener in client_listeners {
+    for (listener, secure) in client_listeners {
         let addr = listener.local_addr()?;
         let app = grpc.clone();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("client server on {addr} stopped: {e}");
-            }
-        });
-        tracing::info!("serving insecure client requests on {addr}, this is strongly discouraged!");
+        if secure {
+            // gRPC and the HTTP endpoints (/health, ...) over TLS on one port.
+            let builder = tonic::transport::Server::builder()
+                .accept_http1(true)
+                .tls_config(cfg.client_tls.server_config()?)
+                .context("client TLS")?;
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            tokio::spawn(async move {
+                let mut builder = builder;
+                if let Err(e) = builder
+                    .add_routes(tonic::service::Routes::from(app))
+                    .serve_with_incoming(incoming)
+                    .await
+                {
+                    tracing::error!("client server on {addr} stopped: {e}");
+                }
+            });
+            tracing::info!("serving client traffic securely on {addr}");
+        } else {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("client server on {addr} stopped: {e}");
+                }
+            });
+            tracing::info!(
+                "serving insecure client requests on {addr}, this is strongly discouraged!"
+            );
+        }
     }
     tracing::info!("ready to serve client requests");
 

@@ -1,0 +1,116 @@
+//! Test certificates for TLS clusters: a CA and one certificate signed by it,
+//! valid for 127.0.0.1 and localhost as a server and as a client, written as PEM
+//! files. Members use it for the client port and the peer port alike (with
+//! client-cert auth on both); tests use it as the client certificate. A second,
+//! unrelated CA makes "certificate from another CA" cases.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
+};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+use crate::error::{HarnessError, Result};
+
+/// PEM files of one CA and one certificate it signed.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn gen_err(e: rcgen::Error) -> HarnessError {
+    HarnessError::Other(format!("generating test certificates: {e}"))
+}
+
+impl TlsFiles {
+    /// Generates a CA and a certificate into `dir` as `<label>-ca.pem`,
+    /// `<label>.pem` and `<label>-key.pem`.
+    pub fn generate(dir: &Path, label: &str) -> Result<TlsFiles> {
+        let ca_key = KeyPair::generate().map_err(gen_err)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("cairn test CA {label}"));
+        let ca = ca_params.self_signed(&ca_key).map_err(gen_err)?;
+
+        let key = KeyPair::generate().map_err(gen_err)?;
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(gen_err)?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("cairn test {label}"));
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &ca, &ca_key).map_err(gen_err)?;
+
+        let files = TlsFiles {
+            ca: dir.join(format!("{label}-ca.pem")),
+            cert: dir.join(format!("{label}.pem")),
+            key: dir.join(format!("{label}-key.pem")),
+        };
+        for (path, text) in [
+            (&files.ca, ca.pem()),
+            (&files.cert, cert.pem()),
+            (&files.key, key.serialize_pem()),
+        ] {
+            std::fs::write(path, text)
+                .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))?;
+        }
+        Ok(files)
+    }
+
+    /// `--cacert <ca> --cert <cert> --key <key>` for etcdctl and cairnctl.
+    pub fn cli_args(&self) -> Vec<String> {
+        vec![
+            "--cacert".into(),
+            self.ca.display().to_string(),
+            "--cert".into(),
+            self.cert.display().to_string(),
+            "--key".into(),
+            self.key.display().to_string(),
+        ]
+    }
+
+    /// A member's TLS flags: client and peer TLS, both with client-cert auth.
+    pub fn server_args(&self) -> Vec<String> {
+        let (ca, cert, key) = (
+            self.ca.display().to_string(),
+            self.cert.display().to_string(),
+            self.key.display().to_string(),
+        );
+        vec![
+            "--cert-file".into(),
+            cert.clone(),
+            "--key-file".into(),
+            key.clone(),
+            "--trusted-ca-file".into(),
+            ca.clone(),
+            "--client-cert-auth".into(),
+            "--peer-cert-file".into(),
+            cert,
+            "--peer-key-file".into(),
+            key,
+            "--peer-trusted-ca-file".into(),
+            ca,
+            "--peer-client-cert-auth".into(),
+        ]
+    }
+
+    /// tonic client TLS with this certificate as the client certificate.
+    pub fn client_config(&self) -> Result<ClientTlsConfig> {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| HarnessError::io(format!("reading {}", p.display()), e))
+        };
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)?))
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?)))
+    }
+}
