@@ -479,7 +479,7 @@ mod tests {
         let path = dir.path().join("etcd.yaml");
         std::fs::write(
             &path,
-            "name: fromfile\nsnapshot-count: 42\nclient-transport-security:\n  cert-file: /x\n",
+            "name: fromfile\nsnapshot-count: 42\nclient-transport-security:\n  cert-file: /x\n  client-cert-auth: true\npeer-transport-security:\n  key-file: /pk\n",
         )
         .unwrap();
         let c = run(
@@ -489,6 +489,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.name, "fromfile");
         assert_eq!(c.snapshot_count, 42);
-        assert_eq!(c.ignored_flags, vec!["cert-file".to_string()]);
+        assert!(c.ignored_flags.is_empty(), "{:?}", c.ignored_flags);
+        assert_eq!(c.client_tls.cert_file, Some(PathBuf::from("/x")));
+        assert!(c.client_tls.client_cert_auth);
+        assert_eq!(c.peer_tls.key_file, Some(PathBuf::from("/pk")));
+        assert!(!c.peer_tls.client_cert_auth);
     }
 }
