@@ -204,6 +204,18 @@ pub enum Command {
     Bench(crate::commands::bench::args::BenchArgs),
 
     #[command(
+        about = "Alarm related commands",
+        override_usage = "alarm <subcommand>"
+    )]
+    Alarm(AlarmArgs),
+
+    #[command(
+        about = "Defragments the storage of the etcd members with given endpoints",
+        override_usage = "defrag"
+    )]
+    Defrag(PlainArgs),
+
+    #[command(
         about = "Removes the specified key or range of keys [key, range_end)",
         override_usage = "del [options] <key> [range_end]"
     )]
@@ -237,6 +249,13 @@ pub enum Command {
     Member(MemberArgs),
 
     #[command(
+        name = "move-leader",
+        about = "Transfers leadership to another etcd cluster member.",
+        override_usage = "move-leader <transferee-member-id>"
+    )]
+    MoveLeader(PlainArgs),
+
+    #[command(
         about = "Puts the given key into the store",
         override_usage = "put [options] <key> <value> (<value> can also be given from stdin)",
         long_about = PUT_LONG
@@ -261,13 +280,9 @@ pub enum Command {
     // etcdctl commands cairnctl does not offer yet. Declared (hidden) so that
     // command-name prefixes and suggestions resolve as they do in etcdctl.
     #[command(hide = true)]
-    Alarm(NotImplemented),
-    #[command(hide = true)]
     Auth(NotImplemented),
     #[command(hide = true)]
     Check(NotImplemented),
-    #[command(hide = true)]
-    Defrag(NotImplemented),
     #[command(hide = true)]
     Elect(NotImplemented),
     #[command(hide = true)]
@@ -276,8 +291,6 @@ pub enum Command {
     Lock(NotImplemented),
     #[command(hide = true, name = "make-mirror")]
     MakeMirror(NotImplemented),
-    #[command(hide = true, name = "move-leader")]
-    MoveLeader(NotImplemented),
     #[command(hide = true)]
     Role(NotImplemented),
     #[command(hide = true)]
@@ -518,6 +531,21 @@ pub enum MemberCommand {
 The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.
 "
     )]
+    List(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AlarmArgs {
+    #[command(subcommand)]
+    pub command: Option<AlarmCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlarmCommand {
+    #[command(about = "Disarms all alarms", override_usage = "disarm")]
+    Disarm(PlainArgs),
+
+    #[command(about = "Lists all alarms", override_usage = "list")]
     List(PlainArgs),
 }
 

@@ -10,12 +10,12 @@ use std::time::Duration;
 use cairn_proto::etcdserverpb::{
     alarm_request, cluster_client::ClusterClient, kv_client::KvClient,
     maintenance_client::MaintenanceClient, AlarmRequest, AlarmResponse, CompactionRequest,
-    CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest, HashKvResponse,
-    MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    CompactionResponse, DefragmentRequest, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest,
+    HashKvResponse, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
-    MemberUpdateRequest, MemberUpdateResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse, TxnRequest,
-    TxnResponse,
+    MemberUpdateRequest, MemberUpdateResponse, MoveLeaderRequest, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    TxnRequest, TxnResponse,
 };
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -459,6 +459,48 @@ impl Client {
             async move { maintenance(ch).alarm(req).await }
         })
         .await
+    }
+
+    pub async fn alarm_deactivate(
+        &mut self,
+        timeout: GoDuration,
+        member_id: u64,
+        alarm: i32,
+    ) -> Result<AlarmResponse, RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(
+                AlarmRequest {
+                    action: alarm_request::AlarmAction::Deactivate as i32,
+                    member_id,
+                    alarm,
+                },
+                t,
+            );
+            async move { maintenance(ch).alarm(req).await }
+        })
+        .await
+    }
+
+    pub async fn defragment(&mut self, timeout: GoDuration) -> Result<(), RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(DefragmentRequest {}, t);
+            async move { maintenance(ch).defragment(req).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn move_leader(
+        &mut self,
+        timeout: GoDuration,
+        target_id: u64,
+    ) -> Result<(), RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(MoveLeaderRequest { target_id }, t);
+            async move { maintenance(ch).move_leader(req).await }
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Opens `Maintenance.Snapshot` (no deadline: a large snapshot takes its time).

@@ -21,7 +21,7 @@ use std::io::{BufRead, Write};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, EndpointCommand, MemberCommand, SnapshotCommand};
+use crate::cli::{AlarmCommand, Cli, Command, EndpointCommand, MemberCommand, SnapshotCommand};
 use crate::commands::Ctx;
 use crate::error::CtlError;
 use crate::global::{Globals, GLOBAL_FLAGS};
@@ -149,6 +149,13 @@ fn dispatch(
             Some(MemberCommand::Promote(a)) => commands::member::promote(ctx, &a),
             None => show_usage(ctx, path),
         },
+        Some(Command::Alarm(a)) => match a.command {
+            Some(AlarmCommand::List(_)) => commands::maintenance::alarm_list(ctx),
+            Some(AlarmCommand::Disarm(_)) => commands::maintenance::alarm_disarm(ctx),
+            None => show_usage(ctx, path),
+        },
+        Some(Command::Defrag(_)) => commands::maintenance::defrag(ctx),
+        Some(Command::MoveLeader(a)) => commands::maintenance::move_leader(ctx, &a.args),
         Some(Command::Snapshot(sn)) => match sn.command {
             Some(SnapshotCommand::Save(a)) => commands::snapshot::save(ctx, &a.args),
             Some(SnapshotCommand::Status(a)) => commands::snapshot::status(ctx, &a.args),
@@ -162,15 +169,12 @@ fn dispatch(
             None => show_usage(ctx, path),
         },
         Some(
-            Command::Alarm(_)
-            | Command::Auth(_)
+            Command::Auth(_)
             | Command::Check(_)
-            | Command::Defrag(_)
             | Command::Elect(_)
             | Command::Lease(_)
             | Command::Lock(_)
             | Command::MakeMirror(_)
-            | Command::MoveLeader(_)
             | Command::Role(_)
             | Command::User(_)
             | Command::Watch(_),

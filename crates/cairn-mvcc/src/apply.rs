@@ -6,8 +6,9 @@
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
 use cairn_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeResponse, LeaseGrantRequest,
-    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutResponse, TxnResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, CompactionRequest, CompactionResponse,
+    DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutResponse, TxnResponse,
 };
 use prost::Message;
 
@@ -36,6 +37,7 @@ pub enum ApplyResponse {
     Compaction(CompactionResponse),
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
     /// Entries without client data, member attributes, and empty commands.
     None,
 }
@@ -49,6 +51,9 @@ pub(crate) fn apply(
     t: &mut Tables<'_>,
     req: &InternalRequest,
 ) -> Result<ApplyResponse, Error> {
+    if no_space(state) && needs_space(req) {
+        return Err(KvError::NoSpace.into());
+    }
     match &req.request {
         None => Ok(ApplyResponse::None),
         Some(Cmd::Put(p)) => {
@@ -72,10 +77,71 @@ pub(crate) fn apply(
         Some(Cmd::Compaction(c)) => compact(state, t, c).map(ApplyResponse::Compaction),
         Some(Cmd::LeaseGrant(g)) => lease_grant(state, t, g).map(ApplyResponse::LeaseGrant),
         Some(Cmd::LeaseRevoke(r)) => lease_revoke(state, t, r).map(ApplyResponse::LeaseRevoke),
+        Some(Cmd::Alarm(a)) => Ok(ApplyResponse::Alarm(alarm(state, a))),
         Some(Cmd::MemberAttributes(m)) => {
             set_member(state, t, m)?;
             Ok(ApplyResponse::None)
         }
+    }
+}
+
+/// etcd's `NOSPACE` alarm type number.
+pub const ALARM_NOSPACE: i32 = 1;
+
+fn no_space(state: &State) -> bool {
+    state.alarms.iter().any(|(_, a)| *a == ALARM_NOSPACE)
+}
+
+/// What etcd's capped applier refuses while NOSPACE is raised: writes that can
+/// grow the database (puts, txns with puts, lease grants). Deletes, compactions
+/// and alarm changes still apply.
+fn needs_space(req: &InternalRequest) -> bool {
+    use cairn_proto::etcdserverpb::request_op::Request as Op;
+    fn txn_puts(t: &cairn_proto::etcdserverpb::TxnRequest) -> bool {
+        t.success
+            .iter()
+            .chain(&t.failure)
+            .any(|op| match &op.request {
+                Some(Op::RequestPut(_)) => true,
+                Some(Op::RequestTxn(inner)) => txn_puts(inner),
+                _ => false,
+            })
+    }
+    match &req.request {
+        Some(Cmd::Put(_)) | Some(Cmd::LeaseGrant(_)) => true,
+        Some(Cmd::Txn(t)) => txn_puts(t),
+        _ => false,
+    }
+}
+
+/// Raises or clears an alarm (etcd's `applierV3backend.Alarm`); answers with the
+/// alarms the request changed.
+fn alarm(state: &mut State, a: &AlarmRequest) -> AlarmResponse {
+    use cairn_proto::etcdserverpb::alarm_request::AlarmAction;
+    let member = (a.member_id, a.alarm);
+    let mut changed = Vec::new();
+    match AlarmAction::try_from(a.action) {
+        Ok(AlarmAction::Activate) if a.alarm != 0 => {
+            if !state.alarms.contains(&member) {
+                state.alarms.push(member);
+                state.alarms.sort_unstable();
+            }
+            changed.push(member);
+        }
+        Ok(AlarmAction::Deactivate) => {
+            if let Some(pos) = state.alarms.iter().position(|m| *m == member) {
+                state.alarms.remove(pos);
+                changed.push(member);
+            }
+        }
+        _ => changed.extend(state.alarms.iter().copied()),
+    }
+    AlarmResponse {
+        header: Some(header(state.current_rev)),
+        alarms: changed
+            .into_iter()
+            .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
+            .collect(),
     }
 }
 

@@ -33,6 +33,7 @@ const CURRENT_REV_KEY: &str = "current_revision";
 const COMPACT_REV_KEY: &str = "compact_revision";
 const CONSISTENT_INDEX_KEY: &str = "consistent_index";
 const RAFT_STATE_KEY: &str = "raft_state";
+const ALARMS_KEY: &str = "alarms";
 
 /// The values kept in the `meta` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,33 @@ pub(crate) struct Meta {
     pub compact_rev: i64,
     pub applied_index: u64,
     pub raft_state: Option<Vec<u8>>,
+    /// Raised alarms as (member ID, etcd `AlarmType` number).
+    pub alarms: Vec<(u64, i32)>,
+}
+
+fn encode_alarms(alarms: &[(u64, i32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(alarms.len() * 12);
+    for (member, alarm) in alarms {
+        out.extend_from_slice(&member.to_be_bytes());
+        out.extend_from_slice(&alarm.to_be_bytes());
+    }
+    out
+}
+
+fn decode_alarms(bytes: &[u8]) -> Result<Vec<(u64, i32)>, String> {
+    if bytes.len() % 12 != 0 {
+        return Err(format!("alarms record has {} bytes", bytes.len()));
+    }
+    Ok(bytes
+        .chunks_exact(12)
+        .map(|c| {
+            let mut m = [0u8; 8];
+            let mut a = [0u8; 4];
+            m.copy_from_slice(&c[..8]);
+            a.copy_from_slice(&c[8..]);
+            (u64::from_be_bytes(m), i32::from_be_bytes(a))
+        })
+        .collect())
 }
 
 /// The four tables, open inside one write transaction.
@@ -116,6 +144,10 @@ pub(crate) fn read_meta(
         compact_rev: read_i64(meta, COMPACT_REV_KEY)?,
         applied_index: read_i64(meta, CONSISTENT_INDEX_KEY)? as u64,
         raft_state: read_optional(meta, RAFT_STATE_KEY)?,
+        alarms: match read_optional(meta, ALARMS_KEY)? {
+            Some(bytes) => decode_alarms(&bytes)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -133,6 +165,7 @@ pub(crate) fn meta_rows(meta: &Meta) -> Vec<(&'static str, Vec<u8>)> {
     if let Some(blob) = &meta.raft_state {
         rows.push((RAFT_STATE_KEY, blob.clone()));
     }
+    rows.push((ALARMS_KEY, encode_alarms(&meta.alarms)));
     rows
 }
 

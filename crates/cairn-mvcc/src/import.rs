@@ -78,6 +78,7 @@ impl SnapshotBuilder {
             compact_rev: compact_revision,
             applied_index,
             raft_state,
+            alarms: Vec::new(),
         };
         for (key, value) in backend::meta_rows(&meta) {
             self.writer.record(TableId::Meta, key.as_bytes(), &value)?;

@@ -29,6 +29,8 @@ pub(crate) struct State {
     pub applied_index: u64,
     /// The Raft layer's blob stored with the last applied batch.
     pub raft_state: Option<Vec<u8>>,
+    /// Raised alarms: (member ID, etcd `AlarmType` number), sorted.
+    pub alarms: Vec<(u64, i32)>,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
             members: BTreeMap::new(),
             applied_index: 0,
             raft_state: None,
+            alarms: Vec::new(),
         }
     }
 
@@ -52,6 +55,7 @@ impl State {
             compact_rev: self.compact_rev,
             applied_index: self.applied_index,
             raft_state: self.raft_state.clone(),
+            alarms: self.alarms.clone(),
         }
     }
 }
@@ -69,6 +73,7 @@ pub(crate) fn load(
         compact_rev: m.compact_rev,
         applied_index: m.applied_index,
         raft_state: m.raft_state,
+        alarms: m.alarms,
         ..State::empty()
     };
     if state.current_rev < 1 || state.compact_rev > state.current_rev {

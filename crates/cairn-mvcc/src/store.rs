@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cairn_proto::cairnpb::MemberAttributes;
 use cairn_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
-use redb::{Database, Durability, ReadableDatabase, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::apply::{self, ApplyEntry, ApplyResult};
 use crate::backend::{self, Tables};
@@ -46,7 +46,8 @@ pub struct HashKv {
 
 struct Inner {
     path: PathBuf,
-    db: Database,
+    /// Write-locked only by `defragment`, which needs the database to itself.
+    db: RwLock<Database>,
     state: RwLock<State>,
     /// Bytes of allocated pages, measured at open and at each `sync`.
     size_in_use: AtomicU64,
@@ -93,7 +94,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                db,
+                db: RwLock::new(db),
                 state: RwLock::new(state),
                 size_in_use: AtomicU64::new(0),
             }),
@@ -117,7 +118,7 @@ impl Store {
         let outcome = self.apply_locked(&mut state, entries, raft_state);
         if outcome.is_err() {
             // Forget what the failed batch did in memory.
-            if let Ok(fresh) = load_committed(&self.inner.db) {
+            if let Ok(fresh) = load_committed(&self.db()) {
                 *state = fresh;
             }
         }
@@ -131,8 +132,7 @@ impl Store {
         raft_state: &[u8],
     ) -> Result<Vec<ApplyResult>, StoreError> {
         let mut txn = self
-            .inner
-            .db
+            .db()
             .begin_write()
             .map_err(StoreError::db("begin apply"))?;
         txn.set_durability(Durability::None)
@@ -162,8 +162,7 @@ impl Store {
     /// Makes everything applied so far durable.
     pub fn sync(&self) -> Result<(), StoreError> {
         let mut txn = self
-            .inner
-            .db
+            .db()
             .begin_write()
             .map_err(StoreError::db("begin sync"))?;
         txn.set_durability(Durability::Immediate)
@@ -193,7 +192,7 @@ impl Store {
             range::span(req),
             range::options(req),
         )?;
-        let txn = self.inner.db.begin_read().map_err(read_error)?;
+        let txn = self.db().begin_read().map_err(read_error)?;
         drop(state);
         let table = txn.open_table(backend::KV).map_err(read_error)?;
         let rr = view::fetch(&table, plan)?;
@@ -209,7 +208,7 @@ impl Store {
             ));
         }
         let state = self.read_state();
-        let rtxn = self.inner.db.begin_read().map_err(read_error)?;
+        let rtxn = self.db().begin_read().map_err(read_error)?;
         let table = rtxn.open_table(backend::KV).map_err(read_error)?;
         let mut ops = ReadOnly {
             view: View {
@@ -245,7 +244,7 @@ impl Store {
         }
         let rev = if revision == 0 { current } else { revision };
         let keep = state.index.keep(rev);
-        let txn = self.inner.db.begin_read().map_err(read_error)?;
+        let txn = self.db().begin_read().map_err(read_error)?;
         drop(state);
         let table = txn.open_table(backend::KV).map_err(read_error)?;
         let hash = hash::hash_kv(&table, rev, compact, &keep)?;
@@ -281,6 +280,36 @@ impl Store {
         self.read_state().leases.info(id)
     }
 
+    /// etcd's `Hash`: a CRC-32C over every stored key-value row and the revisions,
+    /// equal on members holding the same data (not comparable with etcd's, which
+    /// hashes its bbolt file).
+    pub fn hash(&self) -> Result<u32, StoreError> {
+        let (current, compact) = {
+            let state = self.read_state();
+            (state.current_rev, state.compact_rev)
+        };
+        let txn = self
+            .db()
+            .begin_read()
+            .map_err(StoreError::db("begin hash"))?;
+        let table = txn
+            .open_table(backend::KV)
+            .map_err(StoreError::db("open kv table"))?;
+        let mut crc = crc32c::crc32c(&current.to_be_bytes());
+        crc = crc32c::crc32c_append(crc, &compact.to_be_bytes());
+        for row in table.iter().map_err(StoreError::db("hash kv table"))? {
+            let (k, v) = row.map_err(StoreError::db("hash kv table"))?;
+            crc = crc32c::crc32c_append(crc, k.value());
+            crc = crc32c::crc32c_append(crc, v.value());
+        }
+        Ok(crc)
+    }
+
+    /// Raised alarms as (member ID, etcd `AlarmType` number), sorted.
+    pub fn alarms(&self) -> Vec<(u64, i32)> {
+        self.read_state().alarms.clone()
+    }
+
     /// IDs of all granted leases, ascending.
     pub fn lease_ids(&self) -> Vec<i64> {
         self.read_state().leases.ids().collect()
@@ -288,7 +317,7 @@ impl Store {
 
     /// What an etcd-format snapshot of this store holds, read consistently.
     pub fn etcd_rows(&self) -> Result<crate::EtcdRows, StoreError> {
-        crate::etcd_rows::read(&self.inner.db)
+        crate::etcd_rows::read(&self.db())
     }
 
     /// The complete state (every table, `raft_state` included) as one blob.
@@ -301,7 +330,7 @@ impl Store {
     pub fn export_snapshot_with_raft_state(
         &self,
     ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-        transfer::export(&self.inner.db)
+        transfer::export(&self.db())
     }
 
     /// Replaces the whole state with a blob from [`Store::export_snapshot`],
@@ -310,8 +339,7 @@ impl Store {
         let records = snapshot::parse(data)?;
         let mut state = self.write_state();
         let mut txn = self
-            .inner
-            .db
+            .db()
             .begin_write()
             .map_err(StoreError::db("begin install"))?;
         txn.set_durability(Durability::Immediate)
@@ -325,8 +353,7 @@ impl Store {
 
     fn measure_size(&self) -> Result<(), StoreError> {
         let txn = self
-            .inner
-            .db
+            .db()
             .begin_write()
             .map_err(StoreError::db("measure size"))?;
         self.record_size(&txn);
@@ -338,6 +365,30 @@ impl Store {
             let bytes = stats.allocated_pages() * stats.page_size() as u64;
             self.inner.size_in_use.store(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// The database, shared with everything but `defragment`.
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Rewrites the database file compactly (etcd's defragment): applies wait
+    /// meanwhile. Fails, changing nothing, if a read is still in progress.
+    pub fn defragment(&self) -> Result<(), StoreError> {
+        self.sync()?;
+        let _no_applies = self.write_state();
+        let mut db = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.compact()
+            .map_err(|e| StoreError::Snapshot(format!("defragment: {e}")))?;
+        drop(db);
+        self.measure_size()
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -357,7 +408,7 @@ impl Store {
             Ok(guard) => guard,
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
-                if let Ok(fresh) = load_committed(&self.inner.db) {
+                if let Ok(fresh) = load_committed(&self.db()) {
                     *guard = fresh;
                 }
                 self.inner.state.clear_poison();

@@ -8,6 +8,7 @@ pub mod datadir;
 pub mod errors;
 pub mod identity;
 pub mod join;
+pub mod leadership;
 pub mod log_store;
 pub mod membership;
 pub mod network;

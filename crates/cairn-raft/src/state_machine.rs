@@ -181,6 +181,7 @@ pub fn to_response(result: ApplyResult, index: u64) -> InternalResponse {
         Ok(ApplyResponse::Compaction(r)) => out.response = Some(Resp::Compaction(r)),
         Ok(ApplyResponse::LeaseGrant(r)) => out.response = Some(Resp::LeaseGrant(r)),
         Ok(ApplyResponse::LeaseRevoke(r)) => out.response = Some(Resp::LeaseRevoke(r)),
+        Ok(ApplyResponse::Alarm(r)) => out.response = Some(Resp::Alarm(r)),
         Ok(ApplyResponse::None) => {}
         Err(e) => {
             let status = kv_error_status(&e);

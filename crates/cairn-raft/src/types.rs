@@ -61,6 +61,7 @@ impl fmt::Display for Request {
             Some(R::LeaseGrant(_)) => "lease_grant",
             Some(R::LeaseRevoke(_)) => "lease_revoke",
             Some(R::MemberAttributes(_)) => "member_attributes",
+            Some(R::Alarm(_)) => "alarm",
             None => "empty",
         };
         write!(f, "{kind}")

@@ -30,6 +30,9 @@ pub enum ConfigError {
     File { path: String, reason: String },
 }
 
+/// etcd's default backend quota (2 GiB).
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// What `cairn` was asked to do.
 pub enum Command {
     Run(Box<ServerConfig>),
@@ -60,6 +63,8 @@ pub struct ServerConfig {
     pub snapshot_count: u64,
     pub max_request_bytes: u64,
     pub max_txn_ops: u64,
+    /// `--quota-backend-bytes` (0: etcd's default of 2 GiB).
+    pub quota_backend_bytes: u64,
     pub log_level: String,
     pub logger: String,
     /// etcd flags that were given but Cairn does not implement yet.
@@ -376,6 +381,13 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             get("max-request-bytes").unwrap_or("1572864"),
         )?,
         max_txn_ops: parse_u64("max-txn-ops", get("max-txn-ops").unwrap_or("128"))?,
+        quota_backend_bytes: match parse_u64(
+            "quota-backend-bytes",
+            get("quota-backend-bytes").unwrap_or("0"),
+        )? {
+            0 => DEFAULT_QUOTA_BYTES,
+            q => q,
+        },
         log_level,
         logger,
         ignored_flags,

@@ -20,6 +20,32 @@ pub struct ServerContext {
     pub node: RaftNode,
     pub max_request_bytes: u64,
     pub max_txn_ops: u64,
+    /// `--quota-backend-bytes`: above it, writes that need space raise NOSPACE.
+    pub quota_backend_bytes: u64,
+}
+
+/// etcd's `NOSPACE` alarm type.
+const ALARM_NOSPACE: i32 = 1;
+
+/// Whether a command can grow the database (what the quota guards).
+fn needs_space(req: &InternalRequest) -> bool {
+    use cairn_proto::cairnpb::internal_request::Request as Cmd;
+    use cairn_proto::etcdserverpb::request_op::Request as Op;
+    fn txn_puts(t: &cairn_proto::etcdserverpb::TxnRequest) -> bool {
+        t.success
+            .iter()
+            .chain(&t.failure)
+            .any(|op| match &op.request {
+                Some(Op::RequestPut(_)) => true,
+                Some(Op::RequestTxn(inner)) => txn_puts(inner),
+                _ => false,
+            })
+    }
+    match &req.request {
+        Some(Cmd::Put(_)) | Some(Cmd::LeaseGrant(_)) => true,
+        Some(Cmd::Txn(t)) => txn_puts(t),
+        _ => false,
+    }
 }
 
 impl ServerContext {
@@ -76,6 +102,9 @@ impl ServerContext {
         if req.encoded_len() as u64 > self.max_request_bytes {
             return Err(Status::invalid_argument("etcdserver: request is too large"));
         }
+        if needs_space(&req) {
+            self.check_quota(req.encoded_len() as u64).await?;
+        }
         let resp: InternalResponse = self.node.propose(req).await.map_err(|e| e.to_status())?;
         if resp.error_code != 0 {
             return Err(Status::new(
@@ -85,6 +114,39 @@ impl ServerContext {
         }
         resp.response
             .ok_or_else(|| Status::internal("etcdserver: empty apply result"))
+    }
+
+    /// etcd's quota check: with NOSPACE raised, or when this write would take the
+    /// database over `--quota-backend-bytes` (raising NOSPACE through Raft), the
+    /// write is refused with "database space exceeded".
+    async fn check_quota(&self, cost: u64) -> Result<(), Status> {
+        let no_space = || Status::resource_exhausted("etcdserver: mvcc: database space exceeded");
+        let store = self.node.store();
+        if store.alarms().iter().any(|(_, a)| *a == ALARM_NOSPACE) {
+            return Err(no_space());
+        }
+        // etcd compares the backend file's size, as here.
+        if store.db_size().saturating_add(cost) <= self.quota_backend_bytes {
+            return Ok(());
+        }
+        tracing::warn!(
+            quota = self.quota_backend_bytes,
+            db_size = store.db_size(),
+            "database space exceeded; raising the NOSPACE alarm"
+        );
+        let raise = InternalRequest {
+            request: Some(cairn_proto::cairnpb::internal_request::Request::Alarm(
+                cairn_proto::etcdserverpb::AlarmRequest {
+                    action: cairn_proto::etcdserverpb::alarm_request::AlarmAction::Activate as i32,
+                    member_id: self.node.member_id(),
+                    alarm: ALARM_NOSPACE,
+                },
+            )),
+        };
+        if let Err(e) = self.node.propose(raise).await {
+            tracing::error!("raising NOSPACE failed: {e}");
+        }
+        Err(no_space())
     }
 
     /// Makes a following local read linearizable (ReadIndex).

@@ -146,6 +146,7 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
         node: node.clone(),
         max_request_bytes: cfg.max_request_bytes,
         max_txn_ops: cfg.max_txn_ops,
+        quota_backend_bytes: cfg.quota_backend_bytes,
     };
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {

@@ -7,6 +7,7 @@ pub mod compaction;
 pub mod del;
 pub mod endpoint;
 pub mod get;
+pub mod maintenance;
 pub mod member;
 pub mod put;
 pub mod snapshot;

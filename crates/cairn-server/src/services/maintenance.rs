@@ -1,18 +1,23 @@
-//! The etcd Maintenance service: Status, HashKV, Alarm (list) and Snapshot for
-//! now; the rest comes with the maintenance work and answers Unimplemented until then.
+//! The etcd Maintenance service: Status, Hash, HashKV, Alarm (alarms go through
+//! Raft), Defragment, MoveLeader and Snapshot (from local state, so it works
+//! without quorum). Downgrade answers Unimplemented.
 
+use cairn_proto::cairnpb::internal_request::Request as Cmd;
+use cairn_proto::cairnpb::internal_response::Response as Resp;
+use cairn_proto::cairnpb::InternalRequest;
 use cairn_proto::etcdserverpb::alarm_request::AlarmAction;
 use cairn_proto::etcdserverpb::maintenance_server::Maintenance;
 use cairn_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, SnapshotRequest, SnapshotResponse,
-    StatusRequest, StatusResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse,
+    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use cairn_raft::kv_error_status;
 use sha2::{Digest, Sha256};
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
-use crate::context::{ServerContext, ETCD_VERSION};
+use crate::context::{unexpected, ServerContext, ETCD_VERSION};
 
 pub struct MaintenanceService {
     ctx: ServerContext,
@@ -33,16 +38,79 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
+        self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
-        if req.action != AlarmAction::Get as i32 {
-            return Err(Status::unimplemented(
-                "alarm activate/deactivate is not implemented yet",
-            ));
+        if req.action == AlarmAction::Get as i32 {
+            let store = self.ctx.node.store();
+            let alarms = store
+                .alarms()
+                .into_iter()
+                .filter(|(_, a)| req.alarm == 0 || *a == req.alarm)
+                .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
+                .collect();
+            return Ok(Response::new(AlarmResponse {
+                header: Some(self.ctx.header(store.current_revision())),
+                alarms,
+            }));
         }
+        let cmd = InternalRequest {
+            request: Some(Cmd::Alarm(req)),
+        };
+        match self.ctx.propose(cmd).await? {
+            Resp::Alarm(mut r) => {
+                self.ctx.stamp(&mut r.header);
+                Ok(Response::new(r))
+            }
+            _ => Err(unexpected("alarm")),
+        }
+    }
+
+    async fn defragment(
+        &self,
+        _request: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        self.ctx.refuse_on_learner()?;
+        tracing::info!("starting defragmentation");
+        let store = self.ctx.node.store().clone();
+        tokio::task::spawn_blocking(move || store.defragment())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("etcdserver: {e}")))?;
+        tracing::info!("finished defragmentation");
         let store = self.ctx.node.store();
-        Ok(Response::new(AlarmResponse {
+        Ok(Response::new(DefragmentResponse {
             header: Some(self.ctx.header(store.current_revision())),
-            alarms: vec![],
+        }))
+    }
+
+    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.ctx.refuse_on_learner()?;
+        let store = self.ctx.node.store().clone();
+        let revision = store.current_revision();
+        let hash = tokio::task::spawn_blocking(move || store.hash())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("etcdserver: {e}")))?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.ctx.header(revision)),
+            hash,
+        }))
+    }
+
+    async fn move_leader(
+        &self,
+        request: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.ctx.refuse_on_learner()?;
+        let target = request.into_inner().target_id;
+        self.ctx
+            .node
+            .move_leader(target)
+            .await
+            .map_err(|e| e.to_status())?;
+        let store = self.ctx.node.store();
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.ctx.header(store.current_revision())),
         }))
     }
 
@@ -67,6 +135,13 @@ impl Maintenance for MaintenanceService {
         };
         if status.leader.is_none() {
             resp.errors.push("etcdserver: no leader".to_string());
+        }
+        for (member, alarm) in store.alarms() {
+            // gogoproto's text form of an AlarmMember, as etcd reports it.
+            let name = AlarmType::try_from(alarm)
+                .map(|a| a.as_str_name().to_string())
+                .unwrap_or_else(|_| alarm.to_string());
+            resp.errors.push(format!("memberID:{member} alarm:{name} "));
         }
         Ok(Response::new(resp))
     }
