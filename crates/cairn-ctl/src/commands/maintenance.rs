@@ -54,7 +54,7 @@ fn alarm_text(a: &AlarmMember) -> String {
 
 fn print_alarms(ctx: &mut Ctx<'_>, format: Format, resp: &AlarmResponse) -> Result<(), CtlError> {
     if format == Format::Json {
-        let header = resp.header.clone().unwrap_or_default();
+        let header = resp.header.unwrap_or_default();
         let alarms: Vec<String> = resp
             .alarms
             .iter()
@@ -93,7 +93,7 @@ pub fn alarm_disarm(ctx: &mut Ctx<'_>) -> Result<(), CtlError> {
     let resp = ctx.block_on(async {
         let list = client.alarm_list(timeout).await?;
         let mut out = AlarmResponse {
-            header: list.header.clone(),
+            header: list.header,
             alarms: Vec::new(),
         };
         for a in &list.alarms {
