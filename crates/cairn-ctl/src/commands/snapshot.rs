@@ -18,6 +18,22 @@ use crate::golang::humanize_bytes;
 use crate::printer::Format;
 use crate::zaplog::{self, Field, LogStyle};
 
+/// A progress bar on stderr, only when stderr is a terminal.
+fn progress(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    Some(bar)
+}
+
 fn log(
     ctx: &mut Ctx<'_>,
     logger: Option<&'static str>,
@@ -234,7 +250,11 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
 
     let mut rows = SnapshotBuilder::new();
     let mut newest = 1i64;
+    let bar = progress(db.len() as u64, "restoring snapshot");
     for (key, value) in &data.kvs {
+        if let Some(bar) = &bar {
+            bar.inc((key.len() + value.len()) as u64);
+        }
         if let Some((main, _, _)) = cairn_snapshot::schema::parse_revision_key(key) {
             newest = newest.max(main);
         }
@@ -255,6 +275,9 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
     };
     let identity =
         bootstrap::restore(&target, state).map_err(|e| CtlError::error(e.to_string()))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let member = format!("{:x}", identity.member_id);
     let cluster = format!("{:x}", identity.cluster_id);
     log(
