@@ -22,6 +22,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::error::{client_error_message, go_status_string, is_etcd_error};
 use crate::golang::GoDuration;
+use crate::insecure_tls::InsecureTlsConnector;
 use crate::zaplog::{self, LogStyle};
 
 /// How the Go client connects (from the global flags).
@@ -34,6 +35,9 @@ pub struct ConnectionSettings {
     /// TLS for endpoints that need it (`https://`, or schemeless ones when
     /// TLS flags were given).
     pub tls: Option<ClientTlsConfig>,
+    /// `--insecure-skip-tls-verify`: TLS endpoints are reached through this
+    /// connector, which does not verify the server certificate.
+    pub insecure_tls: Option<InsecureTlsConnector>,
     pub log_style: LogStyle,
 }
 
@@ -164,12 +168,25 @@ impl Client {
         }
     }
 
-    fn endpoint(&self, target: &str) -> Result<Endpoint, String> {
+    /// The endpoint for `target`, and the connector to use instead of tonic's
+    /// own TLS when the server certificate must not be verified.
+    fn endpoint(&self, target: &str) -> Result<(Endpoint, Option<InsecureTlsConnector>), String> {
         let secure = target.starts_with("https://")
-            || (!target.starts_with("http://") && self.settings.tls.is_some());
+            || (!target.starts_with("http://")
+                && (self.settings.tls.is_some() || self.settings.insecure_tls.is_some()));
+        let insecure = if secure {
+            self.settings.insecure_tls.clone()
+        } else {
+            None
+        };
+        // With the insecure connector the channel speaks HTTP/2 over its TLS stream.
         let uri = format!(
             "{}://{}",
-            if secure { "https" } else { "http" },
+            if secure && insecure.is_none() {
+                "https"
+            } else {
+                "http"
+            },
             host_port(target)
         );
         let keepalive = self.settings.keepalive_time.to_std().max(MIN_KEEPALIVE);
@@ -178,11 +195,11 @@ impl Client {
             .http2_keep_alive_interval(keepalive)
             .keep_alive_timeout(self.settings.keepalive_timeout.to_std())
             .tcp_nodelay(true);
-        if secure {
+        if secure && insecure.is_none() {
             let tls = self.settings.tls.clone().unwrap_or_default();
             endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
         }
-        Ok(endpoint)
+        Ok((endpoint, insecure))
     }
 
     /// Connects to the first reachable endpoint, trying until `deadline`.
@@ -193,14 +210,19 @@ impl Client {
         let mut last_error = String::from("no endpoints");
         loop {
             for target in self.targets.clone() {
-                let endpoint = match self.endpoint(&target) {
+                let (endpoint, insecure) = match self.endpoint(&target) {
                     Ok(e) => e,
                     Err(e) => {
                         last_error = e;
                         continue;
                     }
                 };
-                let attempt = endpoint.connect();
+                let attempt = async move {
+                    match insecure {
+                        Some(connector) => endpoint.connect_with_connector(connector).await,
+                        None => endpoint.connect().await,
+                    }
+                };
                 let result = match deadline {
                     Some(d) => match tokio::time::timeout_at(d, attempt).await {
                         Ok(r) => r,

@@ -16,6 +16,7 @@ use crate::cli::GlobalArgs;
 use crate::client::ConnectionSettings;
 use crate::error::CtlError;
 use crate::golang::{self, GoDuration};
+use crate::insecure_tls::InsecureTlsConnector;
 use crate::printer::{Format, Printer};
 use crate::zaplog::{self, Field, LogStyle};
 
@@ -234,11 +235,6 @@ impl Globals {
         if !wants_tls && a.insecure_transport {
             return Ok(None);
         }
-        if a.insecure_skip_tls_verify {
-            return Err(CtlError::error(
-                "--insecure-skip-tls-verify is not supported by cairnctl yet",
-            ));
-        }
         let read = |path: &str| {
             std::fs::read(path).map_err(|e| {
                 let reason = match e.kind() {
@@ -303,7 +299,19 @@ impl Globals {
         tls: Option<ClientTlsConfig>,
         log_style: LogStyle,
     ) -> ConnectionSettings {
+        let insecure_tls = if self.args.insecure_skip_tls_verify {
+            let a = &self.args;
+            let files = (!a.cert.is_empty() && !a.key.is_empty())
+                .then(|| (std::fs::read(&a.cert), std::fs::read(&a.key)));
+            match files {
+                Some((Ok(cert), Ok(key))) => InsecureTlsConnector::new(Some((&cert, &key))).ok(),
+                _ => InsecureTlsConnector::new(None).ok(),
+            }
+        } else {
+            None
+        };
         ConnectionSettings {
+            insecure_tls,
             endpoints,
             dial_timeout: self.args.dial_timeout,
             keepalive_time: self.args.keepalive_time,

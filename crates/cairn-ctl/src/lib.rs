@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod global;
 pub mod golang;
+pub mod insecure_tls;
 pub mod printer;
 pub mod tabwriter;
 pub mod txn_parse;

@@ -1,5 +1,5 @@
 //! Client and peer TLS with client-cert auth on both ports: etcdctl and cairnctl
-//! work with `--cacert/--cert/--key`; a client without a certificate, or with one
+//! work with `--cacert/--cert/--key` (and `--insecure-skip-tls-verify`); a client without a certificate, or with one
 //! from another CA, is refused; a member whose peer certificate comes from
 //! another CA cannot take part in the cluster.
 //!
@@ -59,6 +59,27 @@ async fn mutual_tls_on_client_and_peer_ports() {
     }
     let health = ok(&ctl(etcdctl_bin(), &ep, &tls, &["endpoint", "health"]));
     assert!(health.contains("is healthy"), "{health}");
+
+    // --insecure-skip-tls-verify: no CA needed to reach the server, the client
+    // certificate is still presented; without the flag and the CA it fails.
+    let skip_verify = vec![
+        "--insecure-skip-tls-verify".to_string(),
+        "--cert".to_string(),
+        good.cert.display().to_string(),
+        "--key".to_string(),
+        good.key.display().to_string(),
+    ];
+    for bin in [etcdctl_bin(), cairnctl_bin()] {
+        let got = ok(&ctl(
+            bin.clone(),
+            &ep,
+            &skip_verify,
+            &["get", "k", "--print-value-only"],
+        ));
+        assert_eq!(got.trim(), "v");
+        let out = ctl(bin, &ep, &skip_verify[1..], &["get", "k"]);
+        assert!(!out.status.success(), "an unverifiable server was trusted");
+    }
 
     // No client certificate: refused.
     let ca_only = vec!["--cacert".to_string(), good.ca.display().to_string()];
