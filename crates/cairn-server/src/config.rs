@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub client_tls: TlsFiles,
     /// `--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`, `--peer-client-cert-auth`.
     pub peer_tls: TlsFiles,
+    /// `--join <client-url>` (Cairn's own): add this new member through a running member.
+    pub join: Option<String>,
     /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
     pub force_new_cluster: bool,
     pub heartbeat_interval_ms: u64,
@@ -372,6 +374,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 .map(PathBuf::from),
             client_cert_auth: get("peer-client-cert-auth") == Some("true"),
         },
+        join: get("join").filter(|s| !s.is_empty()).map(str::to_string),
         force_new_cluster: get("force-new-cluster") == Some("true"),
         heartbeat_interval_ms,
         election_timeout_ms,

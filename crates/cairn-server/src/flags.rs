@@ -70,6 +70,8 @@ pub const FLAGS: &[FlagSpec] = &[
     v("logger"),
     v("config-file"),
     b("force-new-cluster"),
+    // Cairn's own: join a running cluster through a member's client URL.
+    v("join"),
     v("cert-file"),
     v("key-file"),
     v("trusted-ca-file"),

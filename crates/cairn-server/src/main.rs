@@ -5,6 +5,7 @@ mod context;
 mod etcd_snapshot;
 mod flags;
 mod http;
+mod join;
 mod server;
 mod services;
 mod tls;

@@ -57,7 +57,7 @@ async fn bind(url: &Url) -> Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-pub async fn run(cfg: ServerConfig) -> Result<()> {
+pub async fn run(mut cfg: ServerConfig) -> Result<()> {
     tracing::info!(
         "starting cairn {CAIRN_VERSION} (etcd {ETCD_VERSION} compatible) name={} data-dir={}",
         cfg.name,
@@ -85,6 +85,14 @@ pub async fn run(cfg: ServerConfig) -> Result<()> {
     let mut peer_listeners = Vec::new();
     for url in &cfg.listen_peer_urls {
         peer_listeners.extend(bind(url).await.context("cannot listen on peer URL")?);
+    }
+    if let Some(url) = cfg.join.clone() {
+        let dir = cairn_raft::datadir::DataDir::new(&cfg.data_dir);
+        if dir.identity_path().exists() {
+            tracing::info!("--join {url}: this member already has data; restarting it");
+        } else {
+            crate::join::join(&mut cfg, &url).await?;
+        }
     }
     if cfg.force_new_cluster {
         let identity = cairn_raft::bootstrap::force_new_cluster(&cfg.data_dir)
