@@ -6,7 +6,8 @@
 //! revision forward and make older revisions compacted. Damaged files and
 //! non-empty data dirs are refused without creating or changing anything. And
 //! `cairn --force-new-cluster` turns one member of a stopped 3-member cluster
-//! into a one-member cluster with all data.
+//! into a one-member cluster with all data; the other members, restarted on
+//! their old data, are told their cluster was superseded and stop untouched.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -410,6 +411,31 @@ async fn force_new_cluster_keeps_all_data() {
     assert_eq!(restored, kvs);
     assert_eq!(restored_revision, revision);
     etcdctl(&ep2, &["put", "after", "force"]);
+
+    // Fencing: the other two members come back on their old data; member 2
+    // tells them their cluster was superseded, so they stop before serving or
+    // forming a quorum of the old cluster, and their data dirs stay as they were.
+    for i in [0, 1] {
+        let before = tree(cluster.data_dir(i));
+        cluster.start_member(i).expect("restart an old member");
+        let exit = cluster
+            .wait_exit(i, DEADLINE)
+            .await
+            .expect("wait")
+            .expect("an old member stops");
+        assert!(!exit.success());
+        let log = cluster.log_of_last_start(i);
+        assert!(
+            log.contains("was superseded by cluster"),
+            "{}",
+            cluster.log_tail(i, 20)
+        );
+        assert_eq!(
+            tree(cluster.data_dir(i)),
+            before,
+            "member {i}'s data dir changed"
+        );
+    }
 
     // A missing data dir is refused.
     let out = Command::new(cairn_bin())

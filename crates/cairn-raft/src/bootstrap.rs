@@ -226,6 +226,7 @@ pub fn force_new_cluster(data_dir: &Path) -> Result<Identity, NodeError> {
         cluster_id: new_cluster_id(old.cluster_id, old.member_id),
         name: old.name.clone(),
         initial_members: members,
+        superseded_cluster_id: Some(old.cluster_id),
     };
     drop(log);
     // Rebuild the log around the new point.

@@ -74,6 +74,10 @@ pub struct Identity {
     /// Members of the cluster as bootstrapped (id → raft attributes); empty for a
     /// member that joined a running cluster.
     pub initial_members: BTreeMap<MemberId, PeerNode>,
+    /// Set on a cluster made from a member of another one (force-new-cluster,
+    /// recovery): that cluster's ID. Its members are told they were superseded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_cluster_id: Option<u64>,
 }
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> NodeError {

@@ -20,6 +20,9 @@ pub enum NodeError {
     /// This member was removed from its cluster (the ID is this member's).
     #[error("member {0:x}: the member has been permanently removed from the cluster")]
     Removed(u64),
+    /// This member's cluster was superseded by a recovered one (the message says how to rejoin).
+    #[error("{0}")]
+    Superseded(String),
 }
 
 /// Why a proposal or a linearizable read failed. Display is etcd's message.

@@ -70,6 +70,44 @@ async fn identify(channels: &PeerChannels, urls: &[String]) -> Result<IdentifyRe
         .map_err(|s| s.message().to_string())
 }
 
+/// Asks every peer this member knows (its bootstrap members and
+/// `--initial-cluster`) who they are; fails if one belongs to a cluster that
+/// superseded ours. Unreachable peers are skipped: a partitioned survivor cannot
+/// warn us (see docs/recovery.md).
+pub(crate) async fn check_not_superseded(
+    cfg: &NodeConfig,
+    identity: &Identity,
+) -> Result<(), NodeError> {
+    let channels = PeerChannels::new(cfg.peer_tls.clone());
+    let mut peers: Vec<Vec<String>> = identity
+        .initial_members
+        .iter()
+        .filter(|(id, _)| **id != identity.member_id)
+        .map(|(_, n)| n.peer_urls.clone())
+        .collect();
+    let mine = sorted(&cfg.initial_advertise_peer_urls);
+    for (_, urls) in &cfg.initial_cluster {
+        if sorted(urls) != mine && !peers.iter().any(|p| sorted(p) == sorted(urls)) {
+            peers.push(urls.clone());
+        }
+    }
+    let checks = peers.iter().map(|urls| identify(&channels, urls));
+    for reply in futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        if reply.cluster_id != identity.cluster_id
+            && reply.superseded_cluster_id == identity.cluster_id
+        {
+            return Err(NodeError::Superseded(
+                crate::peer_service::superseded_message(identity.cluster_id, reply.cluster_id),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn identity_from(
     cfg: &NodeConfig,
     mine: &[String],
@@ -98,5 +136,6 @@ fn identity_from(
         cluster_id: reply.cluster_id,
         name: cfg.name.clone(),
         initial_members: BTreeMap::new(),
+        superseded_cluster_id: None,
     })
 }

@@ -141,6 +141,12 @@ impl PeerConnection {
             if status.message().starts_with(MEMBER_REMOVED) {
                 self.stop.stop(MEMBER_REMOVED);
             }
+            if status
+                .message()
+                .starts_with(crate::peer_service::SUPERSEDED)
+            {
+                self.stop.stop(status.message());
+            }
             let msg = format!(
                 "peer {:x} ({}): {}",
                 self.target,

@@ -152,6 +152,7 @@ impl NodeConfig {
             cluster_id: identity::cluster_id(&ids),
             name: self.name.clone(),
             initial_members: members,
+            superseded_cluster_id: None,
         })
     }
 }
@@ -167,6 +168,12 @@ impl RaftNode {
                  (an etcd data dir cannot be used directly: restore it from a snapshot instead)",
                 dir.member_dir().display()
             )));
+        }
+        if existing {
+            // Fencing: before touching its data, a member asks its peers whether
+            // its cluster was superseded by a recovered one.
+            let identity = dir.read_identity()?;
+            join::check_not_superseded(&cfg, &identity).await?;
         }
         let (wal_dir, snap_dir) = (dir.wal_dir(), dir.snap_dir());
         for d in [&wal_dir, &snap_dir] {
@@ -323,6 +330,10 @@ impl RaftNode {
     }
     pub fn cluster_id(&self) -> u64 {
         self.inner.identity.cluster_id
+    }
+    /// The cluster this one superseded, if it was recovered from another.
+    pub fn superseded_cluster_id(&self) -> Option<u64> {
+        self.inner.identity.superseded_cluster_id
     }
     pub fn name(&self) -> &str {
         &self.inner.identity.name

@@ -30,6 +30,11 @@ impl PeerService {
 
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
         let ours = self.node.cluster_id();
+        if cluster_id != ours && self.node.superseded_cluster_id() == Some(cluster_id) {
+            return Err(Status::failed_precondition(superseded_message(
+                cluster_id, ours,
+            )));
+        }
         if cluster_id != ours {
             return Err(Status::failed_precondition(format!(
                 "cluster ID mismatch: this member belongs to cluster {ours:x}, the request to cluster {cluster_id:x}"
@@ -38,6 +43,17 @@ impl PeerService {
         Ok(())
     }
 }
+
+/// What a member of a superseded cluster is told (and stops with).
+pub fn superseded_message(old: u64, new: u64) -> String {
+    format!(
+        "{SUPERSEDED}: cluster {old:x} was superseded by cluster {new:x} (recovered from one of its members); \
+         this member must not serve: move its data dir aside and rejoin the new cluster (member add, or cairn --join)"
+    )
+}
+
+/// The start of [`superseded_message`].
+pub const SUPERSEDED: &str = "cairn: superseded";
 
 fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
     bincode::deserialize(payload)
@@ -165,6 +181,7 @@ impl Peer for PeerService {
             cluster_id: self.node.cluster_id(),
             member_id: self.node.member_id(),
             members,
+            superseded_cluster_id: self.node.superseded_cluster_id().unwrap_or(0),
         }))
     }
 
