@@ -262,6 +262,15 @@ pub enum Command {
     )]
     Put(PutArgs),
 
+    // Cairn's own: one-command recovery from quorum loss (offline form). Hidden
+    // so that the help text stays identical to etcdctl's.
+    #[command(
+        hide = true,
+        about = "Recovers a cluster that lost quorum from a surviving member's data dir (Cairn only)",
+        override_usage = "recover --data-dir <dir> [--bump-revision N] [--yes]"
+    )]
+    Recover(RecoverArgs),
+
     #[command(
         about = "Manages etcd node snapshots",
         override_usage = "snapshot <subcommand>"
@@ -532,6 +541,27 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 "
     )]
     List(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        help = "Data dir of the surviving member to recover from (its cairn must be stopped)"
+    )]
+    pub data_dir: String,
+
+    #[arg(long, value_name = "int", default_value = "1000000000", allow_hyphen_values = true,
+          value_parser = go_int64,
+          help = "How far to move the revision forward (and mark it compacted); 0 keeps it")]
+    pub bump_revision: i64,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Carry out the plan (without it, only print the plan)")]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]

@@ -155,6 +155,7 @@ fn dispatch(
             Some(AlarmCommand::Disarm(_)) => commands::maintenance::alarm_disarm(ctx),
             None => show_usage(ctx, path),
         },
+        Some(Command::Recover(a)) => commands::recover::recover(ctx, &a),
         Some(Command::Defrag(_)) => commands::maintenance::defrag(ctx),
         Some(Command::MoveLeader(a)) => commands::maintenance::move_leader(ctx, &a.args),
         Some(Command::Snapshot(sn)) => match sn.command {

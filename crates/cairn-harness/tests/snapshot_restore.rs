@@ -273,7 +273,8 @@ async fn bump_revision_and_mark_compacted() {
 }
 
 /// Every file under `dir`, with its contents.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
+    use std::hash::{Hash, Hasher};
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -281,7 +282,9 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if p.is_dir() {
                 out.extend(tree(&p));
             } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&p).unwrap_or_default().hash(&mut h);
+                out.push((p.clone(), h.finish()));
             }
         }
     }

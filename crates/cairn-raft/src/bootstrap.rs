@@ -139,11 +139,105 @@ pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity,
     Ok(identity)
 }
 
+/// What an offline data dir holds, for a recovery plan.
+#[derive(Clone, Debug)]
+pub struct DataDirReport {
+    pub identity: Identity,
+    pub applied_index: u64,
+    /// The last index this member knows committed.
+    pub committed_index: u64,
+    pub last_log_index: u64,
+    pub revision: i64,
+    pub compact_revision: i64,
+    pub keys: usize,
+    /// The membership as this member last applied it: (ID, name-less peer URLs, voter).
+    pub members: Vec<(MemberId, Vec<String>, bool)>,
+}
+
+/// Reads a stopped member's data dir without changing it.
+pub fn inspect(data_dir: &Path) -> Result<DataDirReport, NodeError> {
+    let dir = DataDir::new(data_dir);
+    if !dir.identity_path().exists() {
+        return Err(NodeError::Config(format!(
+            "{} holds no member data",
+            data_dir.display()
+        )));
+    }
+    let identity = dir.read_identity()?;
+    // Opening the databases may write to them (recovery after a crash), so the
+    // report is read from copies: the data dir stays exactly as it was.
+    let scratch = std::env::temp_dir().join(format!(
+        "cairn-inspect-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let result = inspect_copy(&dir, &scratch, identity);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn inspect_copy(
+    dir: &DataDir,
+    scratch: &Path,
+    identity: Identity,
+) -> Result<DataDirReport, NodeError> {
+    let copy = DataDir::new(scratch);
+    create_layout(&copy)?;
+    for (from, to) in [
+        (dir.db_path(), copy.db_path()),
+        (dir.log_path(), copy.log_path()),
+    ] {
+        std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
+    }
+    let dir = copy;
+    let store = Store::open(&dir.db_path()).map_err(store_err)?;
+    let applied = stored_applied(&store).map_err(store_err)?;
+    let log_path = dir.log_path();
+    let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+    let committed = log.committed().map_err(|e| io_err(&log_path, e))?;
+    let last_log_index = log.last_index().map_err(|e| io_err(&log_path, e))?;
+    let applied_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
+    let membership = applied.membership.membership();
+    let voters: BTreeSet<MemberId> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, n)| (*id, n.peer_urls.clone(), voters.contains(id)))
+        .collect();
+    let keys = store
+        .range(&cairn_proto::etcdserverpb::RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            count_only: true,
+            ..Default::default()
+        })
+        .map(|r| r.count as usize)
+        .unwrap_or(0);
+    Ok(DataDirReport {
+        identity,
+        applied_index,
+        committed_index: committed.map(|c| c.index).unwrap_or(0).max(applied_index),
+        last_log_index: last_log_index.max(applied_index),
+        revision: store.current_revision(),
+        compact_revision: store.compact_revision(),
+        keys,
+        members,
+    })
+}
+
 /// Rewrites a member's own data dir into a one-member cluster with a new
 /// cluster ID, keeping its member ID, everything it applied and every committed
 /// entry it had not applied yet (uncommitted entries are dropped, as etcd does).
+/// With `bump_revision`, the revision moves that far past the current one and
+/// everything before is marked compacted (etcd's `--bump-revision
+/// --mark-compacted`), so clients never see revisions go backwards.
 /// Returns the new identity.
-pub fn force_new_cluster(data_dir: &Path) -> Result<Identity, NodeError> {
+pub fn force_new_cluster(
+    data_dir: &Path,
+    bump_revision: Option<i64>,
+) -> Result<Identity, NodeError> {
     let dir = DataDir::new(data_dir);
     if !dir.identity_path().exists() {
         return Err(NodeError::Config(format!(
@@ -220,6 +314,9 @@ pub fn force_new_cluster(data_dir: &Path) -> Result<Identity, NodeError> {
     store
         .apply_batch(&entries, &raft_state)
         .map_err(store_err)?;
+    if let Some(bump) = bump_revision.filter(|b| *b > 0) {
+        bump_and_mark_compacted(&store, bump, point.index, &raft_state)?;
+    }
 
     let identity = Identity {
         member_id: old.member_id,
@@ -249,6 +346,36 @@ pub fn force_new_cluster(data_dir: &Path) -> Result<Identity, NodeError> {
         "force-new-cluster: this member is now a one-member cluster with all the data it had applied or committed"
     );
     Ok(identity)
+}
+
+/// Rewrites the store with its revision moved `bump` forward and compacted there.
+fn bump_and_mark_compacted(
+    store: &Store,
+    bump: i64,
+    applied_index: u64,
+    raft_state: &[u8],
+) -> Result<(), NodeError> {
+    let rows = store.etcd_rows().map_err(store_err)?;
+    let bumped = store.current_revision().saturating_add(bump);
+    let mut builder = SnapshotBuilder::new();
+    for (k, v) in &rows.kvs {
+        builder.key_bucket_row(k, v).map_err(store_err)?;
+    }
+    for (id, ttl) in &rows.leases {
+        builder.lease(*id, *ttl).map_err(store_err)?;
+    }
+    for m in &rows.members {
+        builder.member(m).map_err(store_err)?;
+    }
+    let blob = builder
+        .finish(
+            Some(bumped),
+            bumped,
+            applied_index,
+            Some(raft_state.to_vec()),
+        )
+        .map_err(store_err)?;
+    store.install_snapshot(&blob).map_err(store_err)
 }
 
 /// `members` as one voter set.

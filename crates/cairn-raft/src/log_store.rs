@@ -140,6 +140,13 @@ impl LogStore {
         self.get_meta(KEY_COMMITTED)
     }
 
+    /// The index of the last entry, or of the purged point (offline use).
+    pub(crate) fn last_index(&self) -> io::Result<u64> {
+        let last = self.last_entry_id()?.map(|l| l.index);
+        let purged: Option<LogId> = self.get_meta(KEY_PURGED)?;
+        Ok(last.or(purged.map(|p| p.index)).unwrap_or(0))
+    }
+
     /// The entries with index in `start..=end` (offline use).
     pub(crate) fn entries(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         self.read_range(start, Some(end))

@@ -95,7 +95,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
         }
     }
     if cfg.force_new_cluster {
-        let identity = cairn_raft::bootstrap::force_new_cluster(&cfg.data_dir)
+        let identity = cairn_raft::bootstrap::force_new_cluster(&cfg.data_dir, None)
             .context("--force-new-cluster")?;
         tracing::warn!(
             "force-new-cluster: member {:x} now forms the one-member cluster {:x}; start it without --force-new-cluster from now on",

@@ -10,6 +10,7 @@ pub mod get;
 pub mod maintenance;
 pub mod member;
 pub mod put;
+pub mod recover;
 pub mod snapshot;
 pub mod txn;
 pub mod version;
