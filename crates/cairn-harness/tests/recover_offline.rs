@@ -6,33 +6,13 @@
 //! `--join`: three healthy voters. The killed members, restarted on their old
 //! data dirs, stop with the "superseded" message and their data dirs untouched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cairn_harness::{cairn_bin, cairnctl_bin, etcdctl_bin, Cluster, ClusterSpec};
 
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// Every file under `dir` with a hash of its contents.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
-    use std::hash::{Hash, Hasher};
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(tree(&p));
-            } else {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::fs::read(&p).unwrap_or_default().hash(&mut h);
-                out.push((p.clone(), h.finish()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn recover(dir: &Path, extra: &[&str]) -> String {
     let out = Command::new(cairnctl_bin())
@@ -73,12 +53,12 @@ async fn offline_recover_then_join_and_fence() {
     cluster.stop(2).await.expect("stop the survivor");
 
     let survivor = cluster.data_dir(2).to_path_buf();
-    let before = tree(&survivor);
+    let before = cairn_harness::files::tree_digest(&survivor);
     let plan = recover(&survivor, &[]);
     assert!(plan.contains("Nothing was changed"), "{plan}");
     assert!(plan.contains(&format!("revision {last}")), "{plan}");
     assert_eq!(
-        tree(&survivor),
+        cairn_harness::files::tree_digest(&survivor),
         before,
         "the plan alone changed the data dir"
     );
@@ -107,7 +87,7 @@ async fn offline_recover_then_join_and_fence() {
 
     // The killed members come back on their old data: fenced, untouched.
     for i in [0, 1] {
-        let before = tree(cluster.data_dir(i));
+        let before = cairn_harness::files::tree_digest(cluster.data_dir(i));
         cluster.start_member(i).expect("restart an old member");
         let exit = cluster
             .wait_exit(i, DEADLINE)
@@ -118,7 +98,10 @@ async fn offline_recover_then_join_and_fence() {
         assert!(cluster
             .log_of_last_start(i)
             .contains("was superseded by cluster"));
-        assert_eq!(tree(cluster.data_dir(i)), before);
+        assert_eq!(
+            cairn_harness::files::tree_digest(cluster.data_dir(i)),
+            before
+        );
     }
 
     // Two fresh members join through the survivor's client URL.

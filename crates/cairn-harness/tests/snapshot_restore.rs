@@ -272,26 +272,6 @@ async fn bump_revision_and_mark_compacted() {
     assert_eq!(put["header"]["revision"].as_i64(), Some(revision + 1001));
 }
 
-/// Every file under `dir`, with its contents.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
-    use std::hash::{Hash, Hasher};
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(tree(&p));
-            } else {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::fs::read(&p).unwrap_or_default().hash(&mut h);
-                out.push((p.clone(), h.finish()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
     let source = Cluster::start(ClusterSpec::new(cairn_bin(), 1))
@@ -359,7 +339,7 @@ async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
     let busy = work.path().join("busy");
     std::fs::create_dir_all(busy.join("member")).expect("mkdir");
     std::fs::write(busy.join("member").join("precious"), b"keep me").expect("write");
-    let before = tree(&busy);
+    let before = cairn_harness::files::tree_digest(&busy);
     let out = cairnctl(&[
         "snapshot",
         "restore",
@@ -373,7 +353,7 @@ async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(tree(&busy), before);
+    assert_eq!(cairn_harness::files::tree_digest(&busy), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +399,7 @@ async fn force_new_cluster_keeps_all_data() {
     // tells them their cluster was superseded, so they stop before serving or
     // forming a quorum of the old cluster, and their data dirs stay as they were.
     for i in [0, 1] {
-        let before = tree(cluster.data_dir(i));
+        let before = cairn_harness::files::tree_digest(cluster.data_dir(i));
         cluster.start_member(i).expect("restart an old member");
         let exit = cluster
             .wait_exit(i, DEADLINE)
@@ -434,7 +414,7 @@ async fn force_new_cluster_keeps_all_data() {
             cluster.log_tail(i, 20)
         );
         assert_eq!(
-            tree(cluster.data_dir(i)),
+            cairn_harness::files::tree_digest(cluster.data_dir(i)),
             before,
             "member {i}'s data dir changed"
         );

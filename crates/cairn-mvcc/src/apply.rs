@@ -92,10 +92,10 @@ fn no_space(state: &State) -> bool {
     state.alarms.iter().any(|(_, a)| *a == ALARM_NOSPACE)
 }
 
-/// What etcd's capped applier refuses while NOSPACE is raised: writes that can
-/// grow the database (puts, txns with puts, lease grants). Deletes, compactions
-/// and alarm changes still apply.
-fn needs_space(req: &InternalRequest) -> bool {
+/// What etcd's capped applier refuses while NOSPACE is raised, and what its
+/// quota guards: writes that can grow the database (puts, txns with puts, lease
+/// grants). Deletes, compactions and alarm changes still apply.
+pub fn needs_space(req: &InternalRequest) -> bool {
     use cairn_proto::etcdserverpb::request_op::Request as Op;
     fn txn_puts(t: &cairn_proto::etcdserverpb::TxnRequest) -> bool {
         t.success

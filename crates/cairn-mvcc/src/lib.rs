@@ -34,7 +34,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{ApplyEntry, ApplyResponse, ApplyResult};
+pub use apply::{needs_space, ApplyEntry, ApplyResponse, ApplyResult, ALARM_NOSPACE};
 pub use error::{KvError, KvErrorCode, StoreError};
 pub use etcd_rows::EtcdRows;
 pub use import::SnapshotBuilder;

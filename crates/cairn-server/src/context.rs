@@ -1,6 +1,7 @@
 //! What every API service shares: the Raft member, the request limits, and the
 //! helpers that stamp etcd's response header and enforce etcd's request rules.
 
+use cairn_mvcc::{needs_space, ALARM_NOSPACE};
 use cairn_proto::cairnpb::{internal_response, InternalRequest, InternalResponse};
 use cairn_proto::etcdserverpb::ResponseHeader;
 use cairn_raft::RaftNode;
@@ -22,30 +23,6 @@ pub struct ServerContext {
     pub max_txn_ops: u64,
     /// `--quota-backend-bytes`: above it, writes that need space raise NOSPACE.
     pub quota_backend_bytes: u64,
-}
-
-/// etcd's `NOSPACE` alarm type.
-const ALARM_NOSPACE: i32 = 1;
-
-/// Whether a command can grow the database (what the quota guards).
-fn needs_space(req: &InternalRequest) -> bool {
-    use cairn_proto::cairnpb::internal_request::Request as Cmd;
-    use cairn_proto::etcdserverpb::request_op::Request as Op;
-    fn txn_puts(t: &cairn_proto::etcdserverpb::TxnRequest) -> bool {
-        t.success
-            .iter()
-            .chain(&t.failure)
-            .any(|op| match &op.request {
-                Some(Op::RequestPut(_)) => true,
-                Some(Op::RequestTxn(inner)) => txn_puts(inner),
-                _ => false,
-            })
-    }
-    match &req.request {
-        Some(Cmd::Put(_)) | Some(Cmd::LeaseGrant(_)) => true,
-        Some(Cmd::Txn(t)) => txn_puts(t),
-        _ => false,
-    }
 }
 
 impl ServerContext {
