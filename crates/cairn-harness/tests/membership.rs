@@ -317,7 +317,9 @@ async fn watch_leaders(endpoints: Arc<Mutex<Vec<String>>>, stop: Arc<AtomicBool>
             if let Some(c) = clients.get_mut(&e) {
                 if let Ok(s) = c.status().await {
                     if s.leader != 0 {
-                        let term = s.header.map(|h| h.raft_term).unwrap_or(0).max(s.raft_term);
+                        // Status's leader and raft_term come from one snapshot of
+                        // the member's Raft state (the header's term may be newer).
+                        let term = s.raft_term;
                         seen.entry(term).or_default().insert(s.leader);
                     }
                 }
