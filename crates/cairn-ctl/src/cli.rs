@@ -267,7 +267,7 @@ pub enum Command {
     #[command(
         hide = true,
         about = "Recovers a cluster that lost quorum from a surviving member's data dir (Cairn only)",
-        override_usage = "recover --data-dir <dir> [--bump-revision N] [--yes]"
+        override_usage = "recover [--data-dir <dir>] [--bump-revision N] [--yes] [--force]"
     )]
     Recover(RecoverArgs),
 
@@ -562,6 +562,11 @@ pub struct RecoverArgs {
           require_equals = true, default_missing_value = "true", action = ArgAction::Set,
           value_parser = go_bool, help = "Carry out the plan (without it, only print the plan)")]
     pub yes: bool,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Plan a recovery even though the cluster has quorum")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -525,6 +525,22 @@ impl Client {
         .map(|_| ())
     }
 
+    /// Cairn's `Recovery.Inspect` (answers without quorum).
+    pub async fn inspect(
+        &mut self,
+        timeout: GoDuration,
+    ) -> Result<cairn_proto::cairnpb::InspectResponse, RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(cairn_proto::cairnpb::InspectRequest {}, t);
+            async move {
+                cairn_proto::cairnpb::recovery_client::RecoveryClient::new(ch)
+                    .inspect(req)
+                    .await
+            }
+        })
+        .await
+    }
+
     /// Opens `Maintenance.Snapshot` (no deadline: a large snapshot takes its time).
     pub async fn snapshot(&mut self) -> Result<tonic::Streaming<SnapshotResponse>, RpcError> {
         self.call(None, Retry::NonRepeatable, |ch, _| async move {

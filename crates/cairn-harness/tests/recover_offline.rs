@@ -1,5 +1,6 @@
-//! `cairnctl recover --data-dir` (the offline form of one-command recovery):
-//! 3 members hold data, 2 die by SIGKILL, the survivor is stopped. The plan
+//! `cairnctl recover`: the online plan refuses a healthy cluster and, after 2 of
+//! 3 members die by SIGKILL, names the survivor as the freshest; then the
+//! offline form (`--data-dir`) on the stopped survivor. The plan
 //! alone changes nothing; with `--yes` the survivor becomes a one-member cluster
 //! with every write it held, the revision moved forward and marked compacted (a
 //! read at an old revision gets a compaction error). Two fresh members join with
@@ -13,6 +14,14 @@ use std::time::{Duration, Instant};
 use cairn_harness::{cairn_bin, cairnctl_bin, etcdctl_bin, Cluster, ClusterSpec};
 
 const DEADLINE: Duration = Duration::from_secs(90);
+
+fn recover_online(endpoints: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(cairnctl_bin())
+        .args(["--endpoints", endpoints, "recover"])
+        .args(extra)
+        .output()
+        .expect("run cairnctl recover")
+}
 
 fn recover(dir: &Path, extra: &[&str]) -> String {
     let out = Command::new(cairnctl_bin())

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod datadir;
 pub mod errors;
 pub mod identity;
+pub mod inspect;
 pub mod join;
 pub mod leadership;
 pub mod log_store;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
+use cairn_proto::cairnpb::recovery_server::RecoveryServer;
 use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
 use cairn_proto::etcdserverpb::auth_server::AuthServer;
 use cairn_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -194,6 +195,9 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
             .max_encoding_message_size(MAX_RESPONSE_BYTES),
     )
     .add_service(HealthServer::new(HealthService::new(ctx.clone())))
+    .add_service(RecoveryServer::new(
+        crate::services::recovery::RecoveryService::new(ctx.clone()),
+    ))
     .add_service(WatchServer::new(NotYet))
     .add_service(LeaseServer::new(NotYet))
     .add_service(AuthServer::new(NotYet))

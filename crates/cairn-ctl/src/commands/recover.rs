@@ -1,5 +1,9 @@
-//! `cairnctl recover --data-dir D [--yes]`: the offline form of one-command
-//! recovery from quorum loss, for when no member process is running. It reads the
+//! `cairnctl recover`: one-command recovery from quorum loss.
+//!
+//! With `--endpoints` (the online form) it inspects every member through Cairn's
+//! Recovery service and prints the plan; carrying it out online is not built yet.
+//! `cairnctl recover --data-dir D [--yes]` is the offline form, for when no
+//! member process is running. It reads the
 //! chosen survivor's data dir, prints what it holds and the plan, and with
 //! `--yes` turns it into a one-member cluster (new cluster ID, everything it
 //! applied or knows committed, revision bumped and marked compacted). Members of
@@ -8,6 +12,7 @@
 
 use std::time::Instant;
 
+use cairn_proto::cairnpb::InspectResponse;
 use cairn_raft::bootstrap;
 
 use super::Ctx;
@@ -20,9 +25,7 @@ fn io(e: std::io::Error) -> CtlError {
 
 pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     if a.data_dir.is_empty() {
-        return Err(CtlError::bad_args(
-            "recover needs --data-dir (the online form through running members is not implemented yet)",
-        ));
+        return plan_online(ctx, a);
     }
     if a.bump_revision < 0 {
         return Err(CtlError::bad_args("--bump-revision must not be negative"));
@@ -112,4 +115,102 @@ pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         after.keys
     )
     .map_err(io)
+}
+
+/// The online form, so far the plan only: inspects every `--endpoints` member
+/// through the Recovery service (it answers without quorum), says whether the
+/// cluster has quorum, which member is freshest and why, what may be lost, and
+/// the steps to take. Carrying the plan out online is not built yet; `--yes`
+/// says so and points to the offline form.
+fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
+    let (settings, _printer) = ctx.globals.client_config(ctx.err)?;
+    let timeout = ctx.globals.args.command_timeout;
+    let parent = crate::client::Client::new(settings.clone());
+    let mut seen: Vec<(String, InspectResponse)> = Vec::new();
+    let mut unreachable = Vec::new();
+    for ep in &settings.endpoints {
+        let mut client = parent.for_endpoint(ep);
+        match ctx.block_on(client.inspect(timeout))? {
+            Ok(r) => seen.push((ep.clone(), r)),
+            Err(e) => unreachable.push(format!("{ep} ({})", e.message)),
+        }
+    }
+    let mut out = String::new();
+    out.push_str("Reachable members:\n");
+    for (ep, r) in &seen {
+        out.push_str(&format!(
+            "  {ep}: member {:x} ({:?}) of cluster {:x}: last log index {}, commit index {}, applied index {}, revision {}, term {}, leader {}\n",
+            r.member_id, r.name, r.cluster_id, r.last_log_index, r.commit_index, r.applied_index,
+            r.revision, r.term,
+            if r.leader == 0 { "none".to_string() } else { format!("{:x}", r.leader) }
+        ));
+    }
+    for u in &unreachable {
+        out.push_str(&format!("  unreachable: {u}\n"));
+    }
+    let Some((_, first)) = seen.first() else {
+        ctx.out.write_all(out.as_bytes()).map_err(io)?;
+        return Err(CtlError::error(
+            "no member answered; for stopped members use recover --data-dir",
+        ));
+    };
+    let voters: Vec<u64> = first
+        .members
+        .iter()
+        .filter(|m| !m.is_learner)
+        .map(|m| m.id)
+        .collect();
+    let mut alive: std::collections::BTreeSet<u64> =
+        seen.iter().map(|(_, r)| r.member_id).collect();
+    for (_, r) in &seen {
+        alive.extend(r.reachable_peers.iter().copied());
+    }
+    let alive_voters = voters.iter().filter(|v| alive.contains(v)).count();
+    let leader = seen
+        .iter()
+        .map(|(_, r)| r.leader)
+        .find(|l| *l != 0 && alive.contains(l));
+    let has_quorum = leader.is_some() && alive_voters > voters.len() / 2;
+    if has_quorum {
+        out.push_str(&format!(
+            "\nThe cluster has quorum: {alive_voters} of {} voters are up and member {:x} leads. Recovery is for quorum loss; replace dead members with member remove/add instead.\n",
+            voters.len(),
+            leader.unwrap_or(0)
+        ));
+        ctx.out.write_all(out.as_bytes()).map_err(io)?;
+        if !a.force {
+            return Err(CtlError::error(
+                "the cluster has quorum; refusing to recover (--force overrides)",
+            ));
+        }
+    }
+    let (fresh_ep, fresh) = seen
+        .iter()
+        .max_by_key(|(_, r)| (r.commit_index, r.last_log_index, r.applied_index))
+        .map(|(e, r)| (e.clone(), r.clone()))
+        .unwrap_or_else(|| (String::new(), first.clone()));
+    let lost: Vec<String> = voters
+        .iter()
+        .filter(|v| !seen.iter().any(|(_, r)| r.member_id == **v))
+        .map(|v| format!("{v:x}"))
+        .collect();
+    out.push_str(&format!(
+        "\nFreshest: member {:x} at {fresh_ep} (commit index {}, last log index {}): it holds every write any reachable member holds.\n",
+        fresh.member_id, fresh.commit_index, fresh.last_log_index
+    ));
+    out.push_str(&format!(
+        "What may be lost: writes the old cluster acknowledged that only the unreachable members [{}] hold cannot be recovered.\n",
+        lost.join(" ")
+    ));
+    out.push_str(&format!(
+        "\nPlan:\n  1. stop cairn on every member, and make sure the unreachable ones stay down\n  2. on member {:x}: cairnctl recover --data-dir <its data dir> --yes (one-member cluster, every write it holds, revision bumped by {} and marked compacted)\n  3. start it; move the other members' data dirs aside and start them with --join {fresh_ep}\n",
+        fresh.member_id, a.bump_revision
+    ));
+    ctx.out.write_all(out.as_bytes()).map_err(io)?;
+    if a.yes {
+        return Err(CtlError::error(
+            "carrying out the plan through running members is not implemented yet: follow the steps above (step 2 is the offline form of recover)",
+        ));
+    }
+    writeln!(ctx.out, "\nNothing was changed.").map_err(io)
 }

@@ -5,3 +5,4 @@ pub mod health;
 pub mod kv;
 pub mod maintenance;
 pub mod not_yet;
+pub mod recovery;
