@@ -57,8 +57,42 @@ async fn offline_recover_then_join_and_fence() {
     c2.get("k099")
         .await
         .expect("linearizable read on the survivor");
+    let all = cluster.endpoints().join(",");
+
+    // The online plan refuses a cluster that has quorum.
+    let healthy = recover_online(&all, &[]);
+    assert!(!healthy.status.success());
+    assert!(String::from_utf8_lossy(&healthy.stdout).contains("The cluster has quorum"));
+
     cluster.kill(0).expect("kill");
     cluster.kill(1).expect("kill");
+
+    // Without quorum it inspects the survivor and names it as the freshest.
+    let plan = recover_online(&all, &[]);
+    let text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let survivor_id = c2
+        .status()
+        .await
+        .expect("status")
+        .header
+        .expect("header")
+        .member_id;
+    assert!(
+        text.contains(&format!("Freshest: member {survivor_id:x}")),
+        "{text}"
+    );
+    assert!(text.contains("Nothing was changed"), "{text}");
+    let online_yes = recover_online(&all, &["--yes"]);
+    assert!(
+        !online_yes.status.success(),
+        "the online actions are not built yet"
+    );
+
     cluster.stop(2).await.expect("stop the survivor");
 
     let survivor = cluster.data_dir(2).to_path_buf();
