@@ -541,6 +541,56 @@ impl Client {
         .await
     }
 
+    /// Cairn's `Recovery.Reset`: the member restarts as a one-member cluster.
+    pub async fn recovery_reset(
+        &mut self,
+        timeout: GoDuration,
+        expected_cluster_id: u64,
+        bump_revision: i64,
+    ) -> Result<(), RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(
+                cairn_proto::cairnpb::ResetRequest {
+                    expected_cluster_id,
+                    bump_revision,
+                },
+                t,
+            );
+            async move {
+                cairn_proto::cairnpb::recovery_client::RecoveryClient::new(ch)
+                    .reset(req)
+                    .await
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Cairn's `Recovery.Rejoin`: the member moves its data aside and joins `join_url`.
+    pub async fn recovery_rejoin(
+        &mut self,
+        timeout: GoDuration,
+        expected_cluster_id: u64,
+        join_url: String,
+    ) -> Result<String, RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(
+                cairn_proto::cairnpb::RejoinRequest {
+                    expected_cluster_id,
+                    join_url: join_url.clone(),
+                },
+                t,
+            );
+            async move {
+                cairn_proto::cairnpb::recovery_client::RecoveryClient::new(ch)
+                    .rejoin(req)
+                    .await
+            }
+        })
+        .await
+        .map(|r| r.moved_to)
+    }
+
     /// Opens `Maintenance.Snapshot` (no deadline: a large snapshot takes its time).
     pub async fn snapshot(&mut self) -> Result<tonic::Streaming<SnapshotResponse>, RpcError> {
         self.call(None, Retry::NonRepeatable, |ch, _| async move {

@@ -6,6 +6,7 @@ mod etcd_snapshot;
 mod flags;
 mod http;
 mod join;
+mod restart;
 mod server;
 mod services;
 mod tls;
@@ -74,7 +75,14 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(server::run(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(server::RunEnd::Stopped) => ExitCode::SUCCESS,
+        Ok(server::RunEnd::Restart) => {
+            drop(runtime);
+            let e = restart::reexec();
+            tracing::error!("{e:#}");
+            eprintln!("cairn: {e:#}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("cairn: {e:#}");

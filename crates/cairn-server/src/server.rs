@@ -22,6 +22,7 @@ use url::Url;
 
 use crate::config::{url_string, ServerConfig};
 use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
+use crate::restart::{PendingAction, RestartSignal};
 use crate::services::health::HealthService;
 use crate::services::{
     cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet,
@@ -58,7 +59,15 @@ async fn bind(url: &Url) -> Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-pub async fn run(mut cfg: ServerConfig) -> Result<()> {
+/// How a run ended.
+pub enum RunEnd {
+    /// Stopped for good (signal, or removed from the cluster).
+    Stopped,
+    /// A recovery action needs a fresh start of the same binary and flags.
+    Restart,
+}
+
+pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     tracing::info!(
         "starting cairn {CAIRN_VERSION} (etcd {ETCD_VERSION} compatible) name={} data-dir={}",
         cfg.name,
@@ -86,6 +95,35 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
     let mut peer_listeners = Vec::new();
     for url in &cfg.listen_peer_urls {
         peer_listeners.extend(bind(url).await.context("cannot listen on peer URL")?);
+    }
+    // A recovery action recorded before the last stop goes first.
+    let pending = crate::restart::read_pending(&cfg.data_dir)?;
+    match &pending {
+        Some(PendingAction::Reset { bump_revision }) => {
+            let identity = cairn_raft::bootstrap::force_new_cluster(
+                &cfg.data_dir,
+                Some(*bump_revision).filter(|b| *b > 0),
+            )
+            .context("recovery: reset to a one-member cluster")?;
+            crate::restart::clear_pending(&cfg.data_dir)?;
+            tracing::warn!(
+                "recovery: member {:x} now forms the one-member cluster {:x}",
+                identity.member_id,
+                identity.cluster_id
+            );
+        }
+        Some(PendingAction::Rejoin { join_url, moved_to }) => {
+            let member = cfg.data_dir.join("member");
+            if member.exists() {
+                std::fs::rename(&member, moved_to)
+                    .with_context(|| format!("recovery: moving {} aside", member.display()))?;
+                tracing::warn!(
+                    "recovery: moved the old data to {moved_to}; rejoining through {join_url}"
+                );
+            }
+            cfg.join = Some(join_url.clone());
+        }
+        None => {}
     }
     if let Some(url) = cfg.join.clone() {
         let dir = cairn_raft::datadir::DataDir::new(&cfg.data_dir);
@@ -125,10 +163,14 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
     let node = match node {
         Err(NodeError::Removed(id)) => {
             log_removed(id);
-            return Ok(());
+            return Ok(RunEnd::Stopped);
         }
         other => other.context("cannot start member")?,
     };
+    if matches!(pending, Some(PendingAction::Rejoin { .. })) {
+        crate::restart::clear_pending(&cfg.data_dir)?;
+    }
+    let restart = RestartSignal::default();
     tracing::info!(
         "starting member {:x} in cluster {:x}",
         node.member_id(),
@@ -169,7 +211,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
         r = publish(&ctx, &cfg) => r?,
         _ = shutdown_signal() => {
             node.shutdown().await;
-            return Ok(());
+            return Ok(RunEnd::Stopped);
         }
         reason = node.stopped() => {
             node.shutdown().await;
@@ -196,7 +238,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
     )
     .add_service(HealthServer::new(HealthService::new(ctx.clone())))
     .add_service(RecoveryServer::new(
-        crate::services::recovery::RecoveryService::new(ctx.clone()),
+        crate::services::recovery::RecoveryService::new(
+            ctx.clone(),
+            cfg.data_dir.clone(),
+            restart.clone(),
+        ),
     ))
     .add_service(WatchServer::new(NotYet))
     .add_service(LeaseServer::new(NotYet))
@@ -242,11 +288,16 @@ pub async fn run(mut cfg: ServerConfig) -> Result<()> {
         _ = shutdown_signal() => {
             tracing::info!("received signal; shutting down");
             node.shutdown().await;
-            Ok(())
+            Ok(RunEnd::Stopped)
         }
         reason = node.stopped() => {
             node.shutdown().await;
             stopped_on_its_own(&node, reason)
+        }
+        _ = restart.requested() => {
+            tracing::warn!("recovery: stopping to restart");
+            node.shutdown().await;
+            Ok(RunEnd::Restart)
         }
     }
 }
@@ -261,10 +312,10 @@ fn log_removed(id: u64) {
 
 /// The member stopped itself: removed from the cluster (exit 0, as etcd) or
 /// another reason (an error).
-fn stopped_on_its_own(node: &RaftNode, reason: String) -> Result<()> {
+fn stopped_on_its_own(node: &RaftNode, reason: String) -> Result<RunEnd> {
     if reason == MEMBER_REMOVED {
         log_removed(node.member_id());
-        return Ok(());
+        return Ok(RunEnd::Stopped);
     }
     bail!("{reason}")
 }

@@ -207,10 +207,139 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         fresh.member_id, a.bump_revision
     ));
     ctx.out.write_all(out.as_bytes()).map_err(io)?;
-    if a.yes {
-        return Err(CtlError::error(
-            "carrying out the plan through running members is not implemented yet: follow the steps above (step 2 is the offline form of recover)",
-        ));
+    if !a.yes {
+        return writeln!(
+            ctx.out,
+            "\nNothing was changed. Run again with --yes to carry out this plan."
+        )
+        .map_err(io);
     }
-    writeln!(ctx.out, "\nNothing was changed.").map_err(io)
+    let others: Vec<(String, InspectResponse)> = seen
+        .iter()
+        .filter(|(_, r)| r.member_id != fresh.member_id)
+        .cloned()
+        .collect();
+    carry_out(ctx, a, &parent, &fresh_ep, &fresh, &others)
+}
+
+/// `endpoint` as a URL a joining member can use.
+fn join_url(endpoint: &str, tls: bool) -> String {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        endpoint.to_string()
+    } else if tls {
+        format!("https://{endpoint}")
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+/// Carries out the online plan, step by step, and reports.
+fn carry_out(
+    ctx: &mut Ctx<'_>,
+    a: &RecoverArgs,
+    parent: &crate::client::Client,
+    fresh_ep: &str,
+    fresh: &InspectResponse,
+    others: &[(String, InspectResponse)],
+) -> Result<(), CtlError> {
+    use std::time::Duration;
+    let started = Instant::now();
+    let timeout = ctx.globals.args.command_timeout;
+    let tls = ctx.globals.tls()?.is_some() || ctx.globals.args.insecure_skip_tls_verify;
+    let fail = |e: crate::client::RpcError| CtlError::error(e.message);
+
+    writeln!(
+        ctx.out,
+        "\n[1/3] resetting member {:x} to a one-member cluster",
+        fresh.member_id
+    )
+    .map_err(io)?;
+    let mut client = parent.for_endpoint(fresh_ep);
+    ctx.block_on(client.recovery_reset(timeout, fresh.cluster_id, a.bump_revision))?
+        .map_err(fail)?;
+    // Wait until it is back as the leader of a new cluster.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let reset = loop {
+        let mut client = parent.for_endpoint(fresh_ep);
+        if let Ok(r) = ctx.block_on(client.inspect(timeout))? {
+            if r.cluster_id != fresh.cluster_id && r.leader == r.member_id {
+                break r;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CtlError::error(format!(
+                "member {:x} did not come back as a one-member cluster within 2 minutes; run recover again",
+                fresh.member_id
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    writeln!(
+        ctx.out,
+        "      now cluster {:x}; revision {} -> {}",
+        reset.cluster_id, fresh.revision, reset.revision
+    )
+    .map_err(io)?;
+
+    let url = join_url(fresh_ep, tls);
+    writeln!(
+        ctx.out,
+        "[2/3] {} other reachable members rejoin through {url}",
+        others.len()
+    )
+    .map_err(io)?;
+    for (ep, r) in others {
+        let mut client = parent.for_endpoint(ep);
+        let moved_to = ctx
+            .block_on(client.recovery_rejoin(timeout, r.cluster_id, url.clone()))?
+            .map_err(fail)?;
+        writeln!(
+            ctx.out,
+            "      member {:x} at {ep}: old data moved to {moved_to}",
+            r.member_id
+        )
+        .map_err(io)?;
+    }
+
+    writeln!(ctx.out, "[3/3] waiting for {} voters", 1 + others.len()).map_err(io)?;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let members = loop {
+        let mut client = parent.for_endpoint(fresh_ep);
+        if let Ok(list) = ctx.block_on(client.member_list(timeout))? {
+            let ready = list.members.len() == 1 + others.len()
+                && list
+                    .members
+                    .iter()
+                    .all(|m| !m.name.is_empty() && !m.is_learner);
+            if ready {
+                break list.members;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CtlError::error(
+                "the other members did not all rejoin within 3 minutes; check their logs, then run recover again",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    writeln!(
+        ctx.out,
+        "\nRecovered in {:?}: cluster {:x}, revision {} -> {}, members:",
+        started.elapsed(),
+        reset.cluster_id,
+        fresh.revision,
+        reset.revision
+    )
+    .map_err(io)?;
+    for m in members {
+        writeln!(
+            ctx.out,
+            "  {:x} {} {}",
+            m.id,
+            m.name,
+            m.client_ur_ls.join(",")
+        )
+        .map_err(io)?;
+    }
+    Ok(())
 }
