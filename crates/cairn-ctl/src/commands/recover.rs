@@ -154,6 +154,42 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
             "no member answered; for stopped members use recover --data-dir",
         ));
     };
+    // A member that superseded the cluster other reachable members still belong
+    // to: an earlier recovery got that far. Finish it instead of starting over.
+    let resumed = seen
+        .iter()
+        .find(|(_, r)| {
+            r.superseded_cluster_id != 0
+                && seen
+                    .iter()
+                    .any(|(_, o)| o.cluster_id == r.superseded_cluster_id)
+        })
+        .cloned();
+    if let Some((new_ep, new)) = resumed {
+        let stragglers: Vec<(String, InspectResponse)> = seen
+            .iter()
+            .filter(|(_, o)| o.cluster_id == new.superseded_cluster_id)
+            .cloned()
+            .collect();
+        out.push_str(&format!(
+            "\nAn earlier recovery made member {:x} at {new_ep} the cluster {:x}, superseding {:x}; {} reachable members of the old cluster still have to rejoin it.\nPlan:\n  1. move their data dirs aside and have them rejoin through {new_ep}\n",
+            new.member_id,
+            new.cluster_id,
+            new.superseded_cluster_id,
+            stragglers.len()
+        ));
+        ctx.out.write_all(out.as_bytes()).map_err(io)?;
+        if !a.yes {
+            return writeln!(
+                ctx.out,
+                "\nNothing was changed. Run again with --yes to carry out this plan."
+            )
+            .map_err(io);
+        }
+        let started = Instant::now();
+        send_rejoins(ctx, &parent, &new_ep, &stragglers, "[1/2]")?;
+        return wait_and_report(ctx, &parent, &new_ep, &new, &new, stragglers.len(), started);
+    }
     let voters: Vec<u64> = first
         .members
         .iter()
@@ -245,12 +281,18 @@ fn carry_out(
     use std::time::Duration;
     let started = Instant::now();
     let timeout = ctx.globals.args.command_timeout;
-    let tls = ctx.globals.tls()?.is_some() || ctx.globals.args.insecure_skip_tls_verify;
     let fail = |e: crate::client::RpcError| CtlError::error(e.message);
+
+    // The others are told first: they restart with their data moved aside and
+    // keep asking the survivor to add them until it is reset. (Told afterwards,
+    // they could learn from the reset survivor that their cluster was
+    // superseded and stop before the message reached them.)
+    writeln!(ctx.out).map_err(io)?;
+    send_rejoins(ctx, parent, fresh_ep, others, "[1/3]")?;
 
     writeln!(
         ctx.out,
-        "\n[1/3] resetting member {:x} to a one-member cluster",
+        "[2/3] resetting member {:x} to a one-member cluster",
         fresh.member_id
     )
     .map_err(io)?;
@@ -280,11 +322,23 @@ fn carry_out(
         reset.cluster_id, fresh.revision, reset.revision
     )
     .map_err(io)?;
+    wait_and_report(ctx, parent, fresh_ep, fresh, &reset, others.len(), started)
+}
 
-    let url = join_url(fresh_ep, tls);
+/// Tells every member in `others` to move its data aside and join `new_ep`.
+fn send_rejoins(
+    ctx: &mut Ctx<'_>,
+    parent: &crate::client::Client,
+    new_ep: &str,
+    others: &[(String, InspectResponse)],
+    step: &str,
+) -> Result<(), CtlError> {
+    let timeout = ctx.globals.args.command_timeout;
+    let tls = ctx.globals.tls()?.is_some() || ctx.globals.args.insecure_skip_tls_verify;
+    let url = join_url(new_ep, tls);
     writeln!(
         ctx.out,
-        "[2/3] {} other reachable members rejoin through {url}",
+        "{step} {} other reachable members rejoin through {url}",
         others.len()
     )
     .map_err(io)?;
@@ -292,7 +346,7 @@ fn carry_out(
         let mut client = parent.for_endpoint(ep);
         let moved_to = ctx
             .block_on(client.recovery_rejoin(timeout, r.cluster_id, url.clone()))?
-            .map_err(fail)?;
+            .map_err(|e| CtlError::error(e.message))?;
         writeln!(
             ctx.out,
             "      member {:x} at {ep}: old data moved to {moved_to}",
@@ -300,13 +354,31 @@ fn carry_out(
         )
         .map_err(io)?;
     }
+    Ok(())
+}
 
-    writeln!(ctx.out, "[3/3] waiting for {} voters", 1 + others.len()).map_err(io)?;
+/// Waits until `1 + rejoining` started voters are listed at `new_ep`, then
+/// reports. `before` is the survivor as it was before the reset.
+fn wait_and_report(
+    ctx: &mut Ctx<'_>,
+    parent: &crate::client::Client,
+    new_ep: &str,
+    before: &InspectResponse,
+    reset: &InspectResponse,
+    rejoining: usize,
+    started: Instant,
+) -> Result<(), CtlError> {
+    use std::time::Duration;
+    let timeout = ctx.globals.args.command_timeout;
+    let fresh_ep = new_ep;
+    let fresh = before;
+    let others_len = rejoining;
+    writeln!(ctx.out, "[3/3] waiting for {} voters", 1 + others_len).map_err(io)?;
     let deadline = Instant::now() + Duration::from_secs(180);
     let members = loop {
         let mut client = parent.for_endpoint(fresh_ep);
         if let Ok(list) = ctx.block_on(client.member_list(timeout))? {
-            let ready = list.members.len() == 1 + others.len()
+            let ready = list.members.len() == 1 + others_len
                 && list
                     .members
                     .iter()
