@@ -29,6 +29,7 @@ mod transfer;
 mod txn;
 pub mod validate;
 mod view;
+mod watch_feed;
 mod write;
 
 #[cfg(test)]
@@ -41,3 +42,4 @@ pub use import::SnapshotBuilder;
 pub use lease::{LeaseInfo, MAX_LEASE_TTL};
 pub use store::{HashKv, Store};
 pub use txn::is_read_only as is_txn_read_only;
+pub use watch_feed::{History, RevisionEvents};

@@ -31,6 +31,9 @@ pub(crate) struct State {
     pub raft_state: Option<Vec<u8>>,
     /// Raised alarms: (member ID, etcd `AlarmType` number), sorted.
     pub alarms: Vec<(u64, i32)>,
+    /// Watch events of the batch being applied, in revision order; handed to
+    /// the watch feed once the batch commits.
+    pub pending_events: Vec<cairn_proto::mvccpb::Event>,
 }
 
 impl State {
@@ -45,6 +48,7 @@ impl State {
             applied_index: 0,
             raft_state: None,
             alarms: Vec::new(),
+            pending_events: Vec::new(),
         }
     }
 

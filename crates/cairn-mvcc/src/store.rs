@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cairn_proto::cairnpb::MemberAttributes;
 use cairn_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
@@ -30,6 +30,7 @@ use crate::state::{self, State};
 use crate::transfer;
 use crate::txn::{self, ReadOnly};
 use crate::view::{self, View};
+use crate::watch_feed::{self, History, RecentEvents, RevisionEvents};
 
 /// etcd's HashKV answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,10 @@ struct Inner {
     state: RwLock<State>,
     /// Bytes of allocated pages, measured at open and at each `sync`.
     size_in_use: AtomicU64,
+    /// Events of recent revisions, for watchers (updated under `state`'s lock).
+    recent: Mutex<RecentEvents>,
+    /// The current revision, announced after each applied batch.
+    revision_tx: tokio::sync::watch::Sender<i64>,
 }
 
 /// The state machine; cheap to clone (all clones share one database).
@@ -91,12 +96,15 @@ impl Store {
                 Err(panic) => return Err(corrupt(backend::panic_message(panic.as_ref()))),
             }
         };
+        let current = state.current_rev;
         let store = Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 db: RwLock::new(db),
                 state: RwLock::new(state),
                 size_in_use: AtomicU64::new(0),
+                recent: Mutex::new(RecentEvents::new(current)),
+                revision_tx: tokio::sync::watch::Sender::new(current),
             }),
         };
         store.measure_size()?;
@@ -115,14 +123,135 @@ impl Store {
         raft_state: &[u8],
     ) -> Result<Vec<ApplyResult>, StoreError> {
         let mut state = self.write_state();
+        state.pending_events.clear();
         let outcome = self.apply_locked(&mut state, entries, raft_state);
         if outcome.is_err() {
             // Forget what the failed batch did in memory.
             if let Ok(fresh) = load_committed(&self.db()) {
                 *state = fresh;
             }
+            self.recent().reset(state.current_rev);
+        } else {
+            self.publish_events(&mut state);
         }
+        self.inner.revision_tx.send_replace(state.current_rev);
         outcome
+    }
+
+    /// Hands the committed batch's events to the watch feed, one entry per
+    /// revision.
+    fn publish_events(&self, state: &mut State) {
+        let events = std::mem::take(&mut state.pending_events);
+        let mut recent = self.recent();
+        let mut current: Option<RevisionEvents> = None;
+        for event in events {
+            let rev = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            match &mut current {
+                Some(r) if r.revision == rev => r.events.push(event),
+                _ => {
+                    if let Some(done) = current.take() {
+                        recent.push(done);
+                    }
+                    current = Some(RevisionEvents {
+                        revision: rev,
+                        events: vec![event],
+                    });
+                }
+            }
+        }
+        if let Some(done) = current {
+            recent.push(done);
+        }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentEvents> {
+        self.inner
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A receiver that wakes each time the current revision may have moved.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.revision_tx.subscribe()
+    }
+
+    /// The events of revisions `from..` (at most `max_revisions` of them), from
+    /// memory when recent, else from the `kv` table; `History::Compacted` when
+    /// `from` is below the compact revision (as etcd cancels such a watcher).
+    pub fn history(&self, from: i64, max_revisions: usize) -> Result<History, KvError> {
+        let state = self.read_state();
+        let (current, compact) = (state.current_rev, state.compact_rev);
+        if from <= current && from < compact {
+            return Ok(History::Compacted(compact));
+        }
+        // The window does not know about compaction: at or below the compact
+        // revision only the table says which events survived.
+        let window = if from > compact {
+            self.recent().from(from, max_revisions)
+        } else {
+            None
+        };
+        if let Some(revisions) = window {
+            let through = match revisions.last() {
+                Some(r) if revisions.len() == max_revisions => r.revision,
+                _ => current.max(from - 1),
+            };
+            return Ok(History::Events {
+                revisions,
+                through,
+                current,
+            });
+        }
+        let txn = self.db().begin_read().map_err(read_error)?;
+        drop(state);
+        let table = txn.open_table(backend::KV).map_err(read_error)?;
+        let last = current.min(from.saturating_add(max_revisions as i64 - 1));
+        let lower = crate::revision::encode(crate::revision::Revision::new(from, 0), false);
+        let upper = crate::revision::encode(crate::revision::Revision::new(last + 1, 0), false);
+        let mut revisions: Vec<RevisionEvents> = Vec::new();
+        for row in table
+            .range::<&[u8]>(lower.as_slice()..upper.as_slice())
+            .map_err(read_error)?
+        {
+            let (k, v) = row.map_err(read_error)?;
+            let Some((rev, tombstone)) = crate::revision::decode(k.value()) else {
+                return Err(KvError::Internal(format!(
+                    "kv table key {:02x?} is not a revision",
+                    k.value()
+                )));
+            };
+            let kv = <cairn_proto::mvccpb::KeyValue as prost::Message>::decode(v.value()).map_err(
+                |e| KvError::Internal(format!("value at revision {}.{}: {e}", rev.main, rev.sub)),
+            )?;
+            let event = watch_feed::event(rev, tombstone, kv);
+            match revisions.last_mut() {
+                Some(r) if r.revision == rev.main => r.events.push(event),
+                _ => revisions.push(RevisionEvents {
+                    revision: rev.main,
+                    events: vec![event],
+                }),
+            }
+        }
+        Ok(History::Events {
+            revisions: revisions.into_iter().map(Arc::new).collect(),
+            through: last.max(from - 1),
+            current,
+        })
+    }
+
+    /// The value `key` had at revision `rev` (what a watch event's `prev_kv`
+    /// holds); None if it had none or that revision was compacted.
+    pub fn value_at(&self, key: &[u8], rev: i64) -> Option<cairn_proto::mvccpb::KeyValue> {
+        if rev <= 0 {
+            return None;
+        }
+        let req = RangeRequest {
+            key: key.to_vec(),
+            revision: rev,
+            ..Default::default()
+        };
+        self.range(&req).ok()?.kvs.into_iter().next()
     }
 
     fn apply_locked(
@@ -348,6 +477,8 @@ impl Store {
         self.record_size(&txn);
         txn.commit().map_err(StoreError::db("commit install"))?;
         *state = fresh;
+        self.recent().reset(state.current_rev);
+        self.inner.revision_tx.send_replace(state.current_rev);
         Ok(())
     }
 

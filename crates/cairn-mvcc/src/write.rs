@@ -78,6 +78,9 @@ impl<'a, 't> WriteTxn<'a, 't> {
         self.kv
             .insert(key.as_slice(), kv.encode_to_vec().as_slice())
             .map_err(StoreError::db("write kv table"))?;
+        self.state
+            .pending_events
+            .push(crate::watch_feed::event(rev, tombstone, kv.clone()));
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod inspect;
 pub mod join;
 pub mod leadership;
+pub mod lessor;
 pub mod log_store;
 pub mod membership;
 pub mod network;
@@ -20,6 +21,7 @@ pub mod stop;
 pub mod types;
 
 pub use errors::{kv_error_status, MembershipError, NodeError, ProposeError};
+pub use lessor::LeaseClock;
 pub use node::{MemberInfo, NodeConfig, NodeStatus, RaftNode, MEMBER_REMOVED};
 pub use peer_service::PeerService;
 pub use types::MemberId;

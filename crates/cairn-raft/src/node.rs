@@ -88,6 +88,7 @@ pub(crate) struct Inner {
     applied: Arc<AtomicU64>,
     /// Serializes membership changes on the leader.
     pub(crate) membership_lock: tokio::sync::Mutex<()>,
+    pub(crate) lessor: crate::lessor::Lessor,
     pub(crate) stop: StopSignal,
 }
 
@@ -251,6 +252,7 @@ impl RaftNode {
             }
         }
 
+        let identity_member_id = identity.member_id;
         let node = RaftNode {
             inner: Arc::new(Inner {
                 raft,
@@ -261,12 +263,17 @@ impl RaftNode {
                 request_timeout: cfg.request_timeout,
                 applied,
                 membership_lock: tokio::sync::Mutex::new(()),
+                lessor: crate::lessor::Lessor::new(
+                    identity_member_id,
+                    Duration::from_millis(cfg.election_timeout_ms),
+                ),
                 stop,
             }),
         };
         node.spawn_syncer();
         node.spawn_promoter();
         node.spawn_removal_monitor();
+        node.spawn_lease_expiry();
         Ok(node)
     }
 

@@ -4,9 +4,9 @@
 
 use cairn_proto::cairnpb::peer_server::{Peer, PeerServer};
 use cairn_proto::cairnpb::{
-    IdentifyRequest, IdentifyResponse, MembershipChangeRequest, MembershipChangeResponse,
-    PeerMember, ProposeRequest, ProposeResponse, RaftMessage, RaftRpc, ReadIndexRequest,
-    ReadIndexResponse,
+    IdentifyRequest, IdentifyResponse, LeaseClockRequest, LeaseClockResponse,
+    MembershipChangeRequest, MembershipChangeResponse, PeerMember, ProposeRequest, ProposeResponse,
+    RaftMessage, RaftRpc, ReadIndexRequest, ReadIndexResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -128,6 +128,21 @@ impl Peer for PeerService {
                 "unknown raft rpc {}",
                 msg.rpc
             ))),
+        }
+    }
+
+    async fn lease_clock(
+        &self,
+        request: Request<LeaseClockRequest>,
+    ) -> Result<Response<LeaseClockResponse>, Status> {
+        let msg = request.into_inner();
+        self.check_cluster(msg.cluster_id)?;
+        match self.node.leader_lease_clock(msg.id, msg.renew) {
+            Some(clock) => Ok(Response::new(LeaseClockResponse {
+                remaining: clock.remaining,
+                granted: clock.granted,
+            })),
+            None => Err(Status::failed_precondition(crate::node::NOT_LEADER)),
         }
     }
 

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub max_txn_ops: u64,
     /// `--quota-backend-bytes` (0: etcd's default of 2 GiB).
     pub quota_backend_bytes: u64,
+    /// `--experimental-watch-progress-notify-interval` (etcd: 10m).
+    pub watch_progress_notify_interval: Duration,
     pub log_level: String,
     pub logger: String,
     /// etcd flags that were given but Cairn does not implement yet.
@@ -391,10 +393,52 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             0 => DEFAULT_QUOTA_BYTES,
             q => q,
         },
+        watch_progress_notify_interval: {
+            let name = "experimental-watch-progress-notify-interval";
+            let raw = get(name).unwrap_or("10m0s");
+            match parse_go_duration(raw) {
+                Some(d) if !d.is_zero() => d,
+                _ => return Err(bad(name, raw, "invalid duration")),
+            }
+        },
         log_level,
         logger,
         ignored_flags,
     })
+}
+
+/// Parses a Go duration (`10m0s`, `1.5s`, `300ms`); None if malformed.
+fn parse_go_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 impl ServerConfig {
@@ -407,6 +451,16 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("10m0s"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("1x"), None);
+    }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

@@ -23,6 +23,8 @@ pub struct ServerContext {
     pub max_txn_ops: u64,
     /// `--quota-backend-bytes`: above it, writes that need space raise NOSPACE.
     pub quota_backend_bytes: u64,
+    /// `--election-timeout`.
+    pub election_timeout: std::time::Duration,
 }
 
 impl ServerContext {

@@ -137,7 +137,7 @@ pub const FLAGS: &[FlagSpec] = &[
     uv("experimental-compaction-batch-limit"),
     uv("experimental-compaction-sleep-interval"),
     ub("experimental-peer-skip-client-san-verification"),
-    uv("experimental-watch-progress-notify-interval"),
+    v("experimental-watch-progress-notify-interval"),
     uv("experimental-warning-apply-duration"),
     ub("experimental-enable-distributed-tracing"),
     uv("experimental-distributed-tracing-address"),

@@ -198,6 +198,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         max_request_bytes: cfg.max_request_bytes,
         max_txn_ops: cfg.max_txn_ops,
         quota_backend_bytes: cfg.quota_backend_bytes,
+        election_timeout: Duration::from_millis(cfg.election_timeout_ms),
     };
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {
@@ -244,8 +245,23 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
             restart.clone(),
         ),
     ))
-    .add_service(WatchServer::new(NotYet))
-    .add_service(LeaseServer::new(NotYet))
+    .add_service(
+        WatchServer::new(crate::services::watch::WatchService::new(
+            ctx.clone(),
+            cfg.watch_progress_notify_interval,
+        ))
+        .max_decoding_message_size(max_recv)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES),
+    )
+    .add_service(
+        LeaseServer::new(crate::services::lease::LeaseService::new(
+            ctx.clone(),
+            cfg.heartbeat_interval_ms,
+            cfg.election_timeout_ms,
+        ))
+        .max_decoding_message_size(max_recv)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES),
+    )
     .add_service(AuthServer::new(NotYet))
     .into_axum_router()
     .merge(crate::http::routes(ctx.clone()));

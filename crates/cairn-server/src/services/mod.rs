@@ -3,6 +3,8 @@
 pub mod cluster;
 pub mod health;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod not_yet;
 pub mod recovery;
+pub mod watch;

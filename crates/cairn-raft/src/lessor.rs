@@ -1,0 +1,320 @@
+//! Lease clocks (etcd's lessor, the part that is not replicated). Which leases
+//! exist is state-machine state; when each one expires is known only to the
+//! leader, which alone revokes expired leases, by proposing `LeaseRevoke`
+//! through Raft. A member that becomes leader restarts every lease's clock at
+//! its full TTL plus one election timeout (etcd's `Promote`), so no lease can
+//! expire early because the leader changed. Keep-alives and time-to-live
+//! questions that reach a follower are answered by the leader.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cairn_proto::cairnpb::internal_request::Request as Cmd;
+use cairn_proto::cairnpb::{InternalRequest, LeaseClockRequest};
+use cairn_proto::etcdserverpb::LeaseRevokeRequest;
+use openraft::async_runtime::WatchReceiver;
+
+use crate::errors::ProposeError;
+use crate::node::{classify_forward_error, RaftNode, Retry};
+
+/// How often the leader looks for expired leases (etcd: every 500 ms).
+const EXPIRY_CHECK: Duration = Duration::from_millis(100);
+
+/// What a member knows of one lease's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseClock {
+    /// Seconds left (truncated, as etcd reports them); -1 if the lease is unknown.
+    pub remaining: i64,
+    /// The TTL it was granted with.
+    pub granted: i64,
+}
+
+#[derive(Default)]
+struct Clocks {
+    /// The term in which this member last became leader and started the clocks;
+    /// None while it is not the leader.
+    primary_term: Option<u64>,
+    expiries: HashMap<i64, Instant>,
+    /// Leases whose revocation is being proposed.
+    revoking: HashSet<i64>,
+}
+
+/// The lease clocks of one member.
+pub struct Lessor {
+    clocks: Mutex<Clocks>,
+    /// The next generated lease ID (etcd's request ID generator: 16 bits of
+    /// member ID, then a millisecond timestamp and a counter).
+    next_id: AtomicU64,
+    /// Added to every lease when this member becomes leader.
+    extend: Duration,
+}
+
+impl Lessor {
+    pub(crate) fn new(member_id: u64, election_timeout: Duration) -> Lessor {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let start = ((member_id & 0xffff) << 48) | ((millis & 0xff_ffff_ffff) << 8);
+        Lessor {
+            clocks: Mutex::new(Clocks::default()),
+            next_id: AtomicU64::new(start),
+            extend: election_timeout,
+        }
+    }
+
+    fn clocks(&self) -> std::sync::MutexGuard<'_, Clocks> {
+        self.clocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh lease ID: positive and never 0.
+    pub fn generate_id(&self) -> i64 {
+        loop {
+            let id = (self.next_id.fetch_add(1, Ordering::Relaxed) & (u64::MAX >> 1)) as i64;
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+}
+
+impl RaftNode {
+    fn is_leader_now(&self) -> Option<u64> {
+        let metrics = self.raft().metrics();
+        let m = metrics.borrow_watched();
+        (m.current_leader == Some(self.member_id()) && m.state.is_leader())
+            .then_some(m.current_term)
+    }
+
+    /// Brings the clocks in line with leadership (a new leader starts every
+    /// clock; a follower keeps none) and, if `full`, with the leases that
+    /// exist. Returns whether this member is the leader.
+    fn sync_clocks(&self, full: bool) -> bool {
+        let lessor = &self.inner.lessor;
+        let term = self.is_leader_now();
+        let mut clocks = lessor.clocks();
+        let Some(term) = term else {
+            if clocks.primary_term.take().is_some() {
+                tracing::info!("no longer leader: lease clocks stopped");
+            }
+            clocks.expiries.clear();
+            clocks.revoking.clear();
+            return false;
+        };
+        let store = self.store();
+        let now = Instant::now();
+        if clocks.primary_term != Some(term) {
+            clocks.expiries.clear();
+            clocks.revoking.clear();
+            for id in store.lease_ids() {
+                if let Some(info) = store.lease_info(id) {
+                    let ttl = Duration::from_secs(info.ttl.max(0) as u64);
+                    clocks.expiries.insert(id, now + ttl + lessor.extend);
+                }
+            }
+            clocks.primary_term = Some(term);
+            tracing::info!(
+                leases = clocks.expiries.len(),
+                "became leader: lease clocks restarted at full TTL"
+            );
+            return true;
+        }
+        if !full {
+            return true;
+        }
+        // Leases granted or revoked since the last look.
+        let ids = store.lease_ids();
+        let live: HashSet<i64> = ids.iter().copied().collect();
+        clocks.expiries.retain(|id, _| live.contains(id));
+        clocks.revoking.retain(|id| live.contains(id));
+        for id in ids {
+            if let std::collections::hash_map::Entry::Vacant(slot) = clocks.expiries.entry(id) {
+                if let Some(info) = store.lease_info(id) {
+                    slot.insert(now + Duration::from_secs(info.ttl.max(0) as u64));
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs the leader's expiry loop until the member stops.
+    pub(crate) fn spawn_lease_expiry(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EXPIRY_CHECK).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let node = RaftNode { inner };
+                if !node.sync_clocks(true) {
+                    continue;
+                }
+                let expired: Vec<i64> = {
+                    let mut clocks = node.inner.lessor.clocks();
+                    let now = Instant::now();
+                    let due: Vec<i64> = clocks
+                        .expiries
+                        .iter()
+                        .filter(|(id, at)| **at <= now && !clocks.revoking.contains(id))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    clocks.revoking.extend(due.iter().copied());
+                    due
+                };
+                for id in expired {
+                    let node = node.clone();
+                    tokio::spawn(async move {
+                        tracing::info!(lease = format!("{id:016x}"), "lease expired; revoking");
+                        let revoke = InternalRequest {
+                            request: Some(Cmd::LeaseRevoke(LeaseRevokeRequest { id })),
+                        };
+                        if let Err(e) = node.propose(revoke).await {
+                            tracing::warn!(
+                                lease = format!("{id:016x}"),
+                                "revoking expired lease failed: {e}"
+                            );
+                            node.inner.lessor.clocks().revoking.remove(&id);
+                        }
+                    });
+                }
+            }
+        });
+    }
+
+    /// The lease clock on the leader: renews it (keep-alive) or reads it.
+    /// None when this member is not the leader.
+    pub(crate) fn leader_lease_clock(&self, id: i64, renew: bool) -> Option<LeaseClock> {
+        if !self.sync_clocks(false) {
+            return None;
+        }
+        let store = self.store();
+        let Some(info) = store.lease_info(id) else {
+            return Some(LeaseClock {
+                remaining: -1,
+                granted: 0,
+            });
+        };
+        let mut clocks = self.inner.lessor.clocks();
+        let now = Instant::now();
+        let ttl = Duration::from_secs(info.ttl.max(0) as u64);
+        let expiry = *clocks.expiries.entry(id).or_insert(now + ttl);
+        if expiry <= now {
+            // Expired and about to be revoked: it cannot be kept alive any more.
+            return Some(LeaseClock {
+                remaining: -1,
+                granted: info.ttl,
+            });
+        }
+        if renew {
+            clocks.expiries.insert(id, now + ttl);
+            return Some(LeaseClock {
+                remaining: info.ttl,
+                granted: info.ttl,
+            });
+        }
+        Some(LeaseClock {
+            remaining: expiry.saturating_duration_since(now).as_secs() as i64,
+            granted: info.ttl,
+        })
+    }
+
+    /// etcd's LeaseRenew / LeaseTimeToLive clock part, through the leader.
+    /// `remaining` is -1 for a lease that does not exist (or just expired).
+    pub async fn lease_clock(&self, id: i64, renew: bool) -> Result<LeaseClock, ProposeError> {
+        let deadline = Instant::now() + self.inner.request_timeout;
+        loop {
+            if let Some(clock) = self.leader_lease_clock(id, renew) {
+                return Ok(clock);
+            }
+            let leader = {
+                let metrics = self.raft().metrics();
+                let m = metrics.borrow_watched();
+                m.current_leader
+                    .and_then(|l| m.membership_config.membership().get_node(&l).cloned())
+            };
+            let leader_known = leader.is_some();
+            if let Some(node) = leader {
+                match self.remote_lease_clock(&node, id, renew, deadline).await {
+                    Ok(clock) => return Ok(clock),
+                    Err(Retry::Again) => {}
+                    Err(Retry::Fail(e)) => return Err(e),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(if leader_known {
+                    ProposeError::Timeout
+                } else {
+                    ProposeError::NoLeader
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn remote_lease_clock(
+        &self,
+        leader: &crate::types::PeerNode,
+        id: i64,
+        renew: bool,
+        deadline: Instant,
+    ) -> Result<LeaseClock, Retry> {
+        let mut client = self
+            .inner
+            .channels
+            .client(&leader.peer_urls)
+            .map_err(|_| Retry::Again)?;
+        let mut request = tonic::Request::new(LeaseClockRequest {
+            cluster_id: self.cluster_id(),
+            id,
+            renew,
+        });
+        request.set_timeout(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
+        match client.lease_clock(request).await {
+            Ok(resp) => {
+                let r = resp.into_inner();
+                Ok(LeaseClock {
+                    remaining: r.remaining,
+                    granted: r.granted,
+                })
+            }
+            Err(status) => Err(classify_forward_error(status)),
+        }
+    }
+
+    /// Lease IDs in the order etcd lists them: by expiry on the leader, by ID
+    /// elsewhere.
+    pub fn leases_by_expiry(&self) -> Vec<i64> {
+        let mut ids = self.store().lease_ids();
+        if self.sync_clocks(false) {
+            let clocks = self.inner.lessor.clocks();
+            let far = Instant::now() + Duration::from_secs(u32::MAX as u64);
+            ids.sort_by_key(|id| (clocks.expiries.get(id).copied().unwrap_or(far), *id));
+        }
+        ids
+    }
+
+    /// A fresh lease ID for a grant that did not choose one.
+    pub fn generate_lease_id(&self) -> i64 {
+        self.inner.lessor.generate_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_positive_distinct_and_carry_the_member() {
+        let lessor = Lessor::new(0xabcd_1234_5678_9a0b, Duration::from_secs(1));
+        let a = lessor.generate_id();
+        let b = lessor.generate_id();
+        assert!(a > 0 && b > 0 && a != b);
+        assert_eq!((a as u64 >> 48) & 0x7fff, 0x1a0b & 0x7fff);
+    }
+}
