@@ -1,14 +1,14 @@
-//! A small async gRPC client for tests: etcd's `KV`, `Maintenance`, `Cluster`
-//! and `Lease` services over one tonic channel, with connect-with-retry and
+//! A small async gRPC client for tests: etcd's `KV`, `Maintenance`, `Cluster`,
+//! `Lease` and `Watch` services over one tonic channel, with connect-with-retry and
 //! per-call timeouts so a test never hangs on a killed or paused member.
 
 use std::time::{Duration, Instant};
 
 use cairn_proto::etcdserverpb::{
     cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
-    maintenance_client::MaintenanceClient, MemberListRequest, MemberListResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, StatusRequest, StatusResponse, TxnRequest,
-    TxnResponse,
+    maintenance_client::MaintenanceClient, watch_client::WatchClient, MemberListRequest,
+    MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, StatusRequest,
+    StatusResponse, TxnRequest, TxnResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -29,6 +29,8 @@ pub struct Client {
     pub cluster: ClusterClient<Channel>,
     /// `etcdserverpb.Lease`.
     pub lease: LeaseClient<Channel>,
+    /// `etcdserverpb.Watch`.
+    pub watch: WatchClient<Channel>,
 }
 
 impl Client {
@@ -73,7 +75,8 @@ impl Client {
                         kv: KvClient::new(channel.clone()),
                         maintenance: MaintenanceClient::new(channel.clone()),
                         cluster: ClusterClient::new(channel.clone()),
-                        lease: LeaseClient::new(channel),
+                        lease: LeaseClient::new(channel.clone()),
+                        watch: WatchClient::new(channel),
                     })
                 }
                 Err(e) if start.elapsed() < deadline => {

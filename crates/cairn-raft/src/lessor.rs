@@ -2,8 +2,12 @@
 //! exist is state-machine state; when each one expires is known only to the
 //! leader, which alone revokes expired leases, by proposing `LeaseRevoke`
 //! through Raft. A member that becomes leader restarts every lease's clock at
-//! its full TTL plus one election timeout (etcd's `Promote`), so no lease can
-//! expire early because the leader changed. Keep-alives and time-to-live
+//! its full TTL, counted from the last time it heard from the previous leader
+//! (plus two heartbeats: the old leader may have renewed a lease just after
+//! its last message), so no lease expires early because the leader changed,
+//! and none lives much longer than its TTL after a leader dies. Without such a
+//! contact (a new cluster, a restart) it counts from now plus one election
+//! timeout, as etcd's `Promote` does. Keep-alives and time-to-live
 //! questions that reach a follower are answered by the leader.
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +43,8 @@ struct Clocks {
     expiries: HashMap<i64, Instant>,
     /// Leases whose revocation is being proposed.
     revoking: HashSet<i64>,
+    /// When this member last received entries or a heartbeat from a leader.
+    last_leader_contact: Option<Instant>,
 }
 
 /// The lease clocks of one member.
@@ -47,12 +53,15 @@ pub struct Lessor {
     /// The next generated lease ID (etcd's request ID generator: 16 bits of
     /// member ID, then a millisecond timestamp and a counter).
     next_id: AtomicU64,
-    /// Added to every lease when this member becomes leader.
+    /// Added to every lease when this member becomes leader without a recent
+    /// contact with the previous one (one election timeout).
     extend: Duration,
+    /// Added to the last contact with the previous leader (two heartbeats).
+    contact_margin: Duration,
 }
 
 impl Lessor {
-    pub(crate) fn new(member_id: u64, election_timeout: Duration) -> Lessor {
+    pub(crate) fn new(member_id: u64, election_timeout: Duration, heartbeat: Duration) -> Lessor {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -61,6 +70,22 @@ impl Lessor {
             clocks: Mutex::new(Clocks::default()),
             next_id: AtomicU64::new(start),
             extend: election_timeout,
+            contact_margin: heartbeat * 2,
+        }
+    }
+
+    /// Records that a leader just reached this member.
+    pub(crate) fn note_leader_contact(&self) {
+        self.clocks().last_leader_contact = Some(Instant::now());
+    }
+
+    /// Where a new leader starts counting every lease's TTL from.
+    fn promotion_base(&self, clocks: &Clocks, now: Instant) -> Instant {
+        match clocks.last_leader_contact {
+            Some(at) if now.saturating_duration_since(at) < self.extend * 3 => {
+                at + self.contact_margin
+            }
+            _ => now + self.extend,
         }
     }
 
@@ -109,10 +134,11 @@ impl RaftNode {
         if clocks.primary_term != Some(term) {
             clocks.expiries.clear();
             clocks.revoking.clear();
+            let base = lessor.promotion_base(&clocks, now);
             for id in store.lease_ids() {
                 if let Some(info) = store.lease_info(id) {
                     let ttl = Duration::from_secs(info.ttl.max(0) as u64);
-                    clocks.expiries.insert(id, now + ttl + lessor.extend);
+                    clocks.expiries.insert(id, base + ttl);
                 }
             }
             clocks.primary_term = Some(term);
@@ -310,8 +336,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn promotion_counts_from_the_last_leader_contact() {
+        let lessor = Lessor::new(1, Duration::from_secs(1), Duration::from_millis(100));
+        let now = Instant::now();
+        let mut clocks = Clocks::default();
+        assert_eq!(
+            lessor.promotion_base(&clocks, now),
+            now + Duration::from_secs(1)
+        );
+        clocks.last_leader_contact = Some(now - Duration::from_millis(1500));
+        assert_eq!(
+            lessor.promotion_base(&clocks, now),
+            now - Duration::from_millis(1300)
+        );
+        clocks.last_leader_contact = Some(now - Duration::from_secs(10));
+        assert_eq!(
+            lessor.promotion_base(&clocks, now),
+            now + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
     fn generated_ids_are_positive_distinct_and_carry_the_member() {
-        let lessor = Lessor::new(0xabcd_1234_5678_9a0b, Duration::from_secs(1));
+        let lessor = Lessor::new(
+            0xabcd_1234_5678_9a0b,
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+        );
         let a = lessor.generate_id();
         let b = lessor.generate_id();
         assert!(a > 0 && b > 0 && a != b);

@@ -266,6 +266,7 @@ impl RaftNode {
                 lessor: crate::lessor::Lessor::new(
                     identity_member_id,
                     Duration::from_millis(cfg.election_timeout_ms),
+                    Duration::from_millis(cfg.heartbeat_interval_ms),
                 ),
                 stop,
             }),

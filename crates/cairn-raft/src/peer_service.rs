@@ -91,6 +91,9 @@ impl Peer for PeerService {
                     .append_entries(decode(&msg.payload)?)
                     .await
                     .map_err(raft_status)?;
+                if r.is_success() {
+                    self.node.inner.lessor.note_leader_contact();
+                }
                 encode(&r)
             }
             Ok(RaftRpc::Vote) => encode(

@@ -111,6 +111,8 @@ struct Watcher {
     /// Whether events were sent since the last progress tick (etcd then
     /// skips that watcher's progress notification).
     sent_since_tick: bool,
+    /// Caught up with the store (etcd's synced group) rather than catching up.
+    synced: bool,
 }
 
 impl Watcher {
@@ -285,6 +287,7 @@ impl WatchStream {
                 progress_notify: c.progress_notify,
                 fragment: c.fragment,
                 sent_since_tick: false,
+                synced: next_rev > current,
             },
         );
         Ok(id)
@@ -332,12 +335,24 @@ impl WatchStream {
                     through,
                     current: now,
                 } => {
-                    let mut events = Vec::new();
+                    // A synced watcher gets one response per revision, stamped
+                    // with that revision; one catching up gets its backlog in
+                    // one response stamped with the current revision (as etcd).
+                    let synced = w.synced;
+                    let mut batches: Vec<(i64, Vec<Event>)> = Vec::new();
                     for rev in &revisions {
-                        events.extend(rev.events.iter().filter(|e| w.wants(e)).cloned());
+                        let matching: Vec<Event> =
+                            rev.events.iter().filter(|e| w.wants(e)).cloned().collect();
+                        if matching.is_empty() {
+                            continue;
+                        }
+                        match batches.last_mut() {
+                            Some((_, events)) if !synced => events.extend(matching),
+                            _ => batches.push((if synced { rev.revision } else { now }, matching)),
+                        }
                     }
                     if w.prev_kv {
-                        for e in &mut events {
+                        for e in batches.iter_mut().flat_map(|(_, events)| events.iter_mut()) {
                             if let Some(kv) = &e.kv {
                                 e.prev_kv = store.value_at(&kv.key, kv.mod_revision - 1);
                             }
@@ -346,14 +361,17 @@ impl WatchStream {
                     let fragment = w.fragment;
                     if let Some(w) = self.watchers.get_mut(&id) {
                         w.next_rev = through + 1;
-                        behind |= w.next_rev <= now;
-                        if !events.is_empty() {
+                        let caught_up = w.next_rev > now;
+                        behind |= !caught_up;
+                        // Far behind: deliver in batches until caught up again.
+                        w.synced = caught_up || (w.synced && now - through < 1000);
+                        if !batches.is_empty() {
                             w.sent_since_tick = true;
                         }
                     }
-                    if !events.is_empty() {
+                    for (revision, events) in batches {
                         let resp = WatchResponse {
-                            header: Some(self.ctx.header(now)),
+                            header: Some(self.ctx.header(revision)),
                             watch_id: id,
                             events,
                             ..Default::default()
@@ -481,6 +499,7 @@ mod tests {
             progress_notify: false,
             fragment: false,
             sent_since_tick: false,
+            synced: true,
         };
         let mut del = put("b", 0);
         del.r#type = EventType::Delete as i32;
