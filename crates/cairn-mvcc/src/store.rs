@@ -176,10 +176,16 @@ impl Store {
         self.inner.revision_tx.subscribe()
     }
 
-    /// The events of revisions `from..` (at most `max_revisions` of them), from
-    /// memory when recent, else from the `kv` table; `History::Compacted` when
-    /// `from` is below the compact revision (as etcd cancels such a watcher).
-    pub fn history(&self, from: i64, max_revisions: usize) -> Result<History, KvError> {
+    /// The events of revisions `from..` (at most `max_revisions` of them, and
+    /// no more revisions once `max_bytes` of events are gathered), from memory
+    /// when recent, else from the `kv` table; `History::Compacted` when `from`
+    /// is below the compact revision (as etcd cancels such a watcher).
+    pub fn history(
+        &self,
+        from: i64,
+        max_revisions: usize,
+        max_bytes: usize,
+    ) -> Result<History, KvError> {
         let state = self.read_state();
         let (current, compact) = (state.current_rev, state.compact_rev);
         if from <= current && from < compact {
@@ -188,13 +194,15 @@ impl Store {
         // The window does not know about compaction: at or below the compact
         // revision only the table says which events survived.
         let window = if from > compact {
-            self.recent().from(from, max_revisions)
+            self.recent().from(from, max_revisions, max_bytes)
         } else {
             None
         };
         if let Some(revisions) = window {
+            let full = revisions.len() == max_revisions
+                || revisions.iter().map(|r| r.bytes()).sum::<usize>() >= max_bytes;
             let through = match revisions.last() {
-                Some(r) if revisions.len() == max_revisions => r.revision,
+                Some(r) if full => r.revision,
                 _ => current.max(from - 1),
             };
             return Ok(History::Events {
@@ -210,6 +218,8 @@ impl Store {
         let lower = crate::revision::encode(crate::revision::Revision::new(from, 0), false);
         let upper = crate::revision::encode(crate::revision::Revision::new(last + 1, 0), false);
         let mut revisions: Vec<RevisionEvents> = Vec::new();
+        let mut bytes = 0usize;
+        let mut through = last;
         for row in table
             .range::<&[u8]>(lower.as_slice()..upper.as_slice())
             .map_err(read_error)?
@@ -227,15 +237,21 @@ impl Store {
             let event = watch_feed::event(rev, tombstone, kv);
             match revisions.last_mut() {
                 Some(r) if r.revision == rev.main => r.events.push(event),
+                Some(r) if bytes >= max_bytes => {
+                    // Enough for one answer: end after the previous revision.
+                    through = r.revision;
+                    break;
+                }
                 _ => revisions.push(RevisionEvents {
                     revision: rev.main,
                     events: vec![event],
                 }),
             }
+            bytes += v.value().len() + k.value().len();
         }
         Ok(History::Events {
             revisions: revisions.into_iter().map(Arc::new).collect(),
-            through: last.max(from - 1),
+            through: through.max(from - 1),
             current,
         })
     }

@@ -26,7 +26,8 @@ pub struct RevisionEvents {
 }
 
 impl RevisionEvents {
-    fn bytes(&self) -> usize {
+    /// Roughly what the revision's events take in memory and on the wire.
+    pub fn bytes(&self) -> usize {
         self.events.iter().map(|e| e.encoded_len()).sum::<usize>() + 16
     }
 }
@@ -113,13 +114,28 @@ impl RecentEvents {
         }
     }
 
-    /// The revisions `from..` (at most `max`), if the window holds `from`.
-    pub(crate) fn from(&self, from: i64, max: usize) -> Option<Vec<Arc<RevisionEvents>>> {
+    /// The revisions `from..` (at most `max`, and no more once `max_bytes`
+    /// are gathered), if the window holds `from`.
+    pub(crate) fn from(
+        &self,
+        from: i64,
+        max: usize,
+        max_bytes: usize,
+    ) -> Option<Vec<Arc<RevisionEvents>>> {
         if from <= self.floor {
             return None;
         }
         let skip = usize::try_from(from - self.floor - 1).ok()?;
-        Some(self.window.iter().skip(skip).take(max).cloned().collect())
+        let mut bytes = 0usize;
+        let mut out = Vec::new();
+        for r in self.window.iter().skip(skip).take(max) {
+            if bytes >= max_bytes {
+                break;
+            }
+            bytes += r.bytes();
+            out.push(r.clone());
+        }
+        Some(out)
     }
 }
 
@@ -145,15 +161,42 @@ mod tests {
     #[test]
     fn window_serves_only_what_it_holds() {
         let mut w = RecentEvents::new(5);
-        assert_eq!(w.from(6, 10), Some(vec![]));
-        assert_eq!(w.from(5, 10), None);
+        assert_eq!(w.from(6, 10, usize::MAX), Some(vec![]));
+        assert_eq!(w.from(5, 10, usize::MAX), None);
         w.push(rev(6));
         w.push(rev(7));
-        let got: Vec<i64> = w.from(6, 10).unwrap().iter().map(|r| r.revision).collect();
+        let got: Vec<i64> = w
+            .from(6, 10, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.revision)
+            .collect();
         assert_eq!(got, vec![6, 7]);
-        let got: Vec<i64> = w.from(7, 1).unwrap().iter().map(|r| r.revision).collect();
+        let got: Vec<i64> = w
+            .from(7, 1, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.revision)
+            .collect();
         assert_eq!(got, vec![7]);
-        assert_eq!(w.from(8, 10), Some(vec![]));
+        assert_eq!(w.from(8, 10, usize::MAX), Some(vec![]));
+    }
+
+    #[test]
+    fn byte_budget_ends_an_answer_after_the_revision_crossing_it() {
+        let mut w = RecentEvents::new(0);
+        for r in 1..=5 {
+            w.push(rev(r));
+        }
+        let one = rev(1).bytes();
+        let got: Vec<i64> = w
+            .from(1, 10, one + 1)
+            .unwrap()
+            .iter()
+            .map(|r| r.revision)
+            .collect();
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(w.from(1, 10, 1).unwrap().len(), 1);
     }
 
     #[test]
@@ -161,8 +204,8 @@ mod tests {
         let mut w = RecentEvents::new(5);
         w.push(rev(6));
         w.push(rev(9));
-        assert_eq!(w.from(6, 10), None);
-        assert_eq!(w.from(10, 10), Some(vec![]));
+        assert_eq!(w.from(6, 10, usize::MAX), None);
+        assert_eq!(w.from(10, 10, usize::MAX), Some(vec![]));
     }
 
     #[test]
@@ -172,8 +215,8 @@ mod tests {
             w.push(rev(r));
         }
         assert_eq!(w.window.len(), WINDOW_REVISIONS);
-        assert_eq!(w.from(10, 1), None);
-        assert!(w.from(11, 1).is_some());
+        assert_eq!(w.from(10, 1, usize::MAX), None);
+        assert!(w.from(11, 1, usize::MAX).is_some());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! its full TTL, counted from the last time it heard from the previous leader
 //! (plus two heartbeats: the old leader may have renewed a lease just after
 //! its last message), so no lease expires early because the leader changed,
-//! and none lives much longer than its TTL after a leader dies. Without such a
-//! contact (a new cluster, a restart) it counts from now plus one election
-//! timeout, as etcd's `Promote` does. Keep-alives and time-to-live
+//! and none lives much longer than its TTL after a leader dies. Without a
+//! recent contact (a new cluster, a restart, a member that was cut off) it
+//! counts from now plus one election timeout, as etcd's `Promote` does.
+//! Caveat shared with etcd: a leader cut off from the others keeps answering
+//! keep-alives until it notices it lost the leadership. Keep-alives and time-to-live
 //! questions that reach a follower are answered by the leader.
 
 use std::collections::{HashMap, HashSet};
@@ -82,7 +84,10 @@ impl Lessor {
     /// Where a new leader starts counting every lease's TTL from.
     fn promotion_base(&self, clocks: &Clocks, now: Instant) -> Instant {
         match clocks.last_leader_contact {
-            Some(at) if now.saturating_duration_since(at) < self.extend * 3 => {
+            // Elections on a loaded machine can take several timeouts; a
+            // contact older than ten is not trusted (this member may have been
+            // cut off while another leader kept leases alive).
+            Some(at) if now.saturating_duration_since(at) < self.extend * 10 => {
                 at + self.contact_margin
             }
             _ => now + self.extend,
@@ -144,6 +149,10 @@ impl RaftNode {
             clocks.primary_term = Some(term);
             tracing::info!(
                 leases = clocks.expiries.len(),
+                last_leader_contact_ms_ago = clocks
+                    .last_leader_contact
+                    .map(|at| now.saturating_duration_since(at).as_millis() as i64)
+                    .unwrap_or(-1),
                 "became leader: lease clocks restarted at full TTL"
             );
             return true;
@@ -349,7 +358,7 @@ mod tests {
             lessor.promotion_base(&clocks, now),
             now - Duration::from_millis(1300)
         );
-        clocks.last_leader_contact = Some(now - Duration::from_secs(10));
+        clocks.last_leader_contact = Some(now - Duration::from_secs(11));
         assert_eq!(
             lessor.promotion_base(&clocks, now),
             now + Duration::from_secs(1)

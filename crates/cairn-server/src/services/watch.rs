@@ -24,9 +24,13 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::context::ServerContext;
 
 /// Responses a stream may have queued for a client that is not reading.
-const OUT_BUFFER: usize = 16;
+const OUT_BUFFER: usize = 8;
 /// Revisions sent in one response at most (etcd's `watchBatchMaxRevs`).
 const MAX_REVISIONS_PER_RESPONSE: usize = 1000;
+/// Once a catching-up response holds this many bytes of events, no further
+/// revision is added (etcd has no such bound; it keeps a stalled stream's
+/// memory small).
+const MAX_BYTES_PER_READ: usize = 1 << 20;
 /// etcd's client-side "no watch ID" (progress responses for the whole stream).
 const INVALID_WATCH_ID: i64 = -1;
 
@@ -309,14 +313,15 @@ impl WatchStream {
             let Some(w) = self.watchers.get(&id) else {
                 continue;
             };
-            let history = match store.history(w.next_rev, MAX_REVISIONS_PER_RESPONSE) {
-                Ok(h) => h,
-                Err(e) => {
-                    tracing::error!("watch {id}: reading history failed: {e}");
-                    let _ = self.out.send(Err(Status::internal(e.to_string()))).await;
-                    return Err(Closed);
-                }
-            };
+            let history =
+                match store.history(w.next_rev, MAX_REVISIONS_PER_RESPONSE, MAX_BYTES_PER_READ) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("watch {id}: reading history failed: {e}");
+                        let _ = self.out.send(Err(Status::internal(e.to_string()))).await;
+                        return Err(Closed);
+                    }
+                };
             match history {
                 History::Compacted(compact) => {
                     self.watchers.remove(&id);
