@@ -85,8 +85,9 @@ pub async fn conformance_run(
     })
     .await
     .map_err(|e| HarnessError::Other(format!("script runner panicked: {e}")))?;
-    let raws = raws?;
+    let (raws, leases) = raws?;
     drop(cluster);
+    let normalizer = normalizer.with_leases(&leases);
     let outcomes = script
         .iter()
         .zip(&raws)

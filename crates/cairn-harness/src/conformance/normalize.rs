@@ -112,6 +112,22 @@ impl Normalizer {
         Normalizer { id_words, ports }
     }
 
+    /// Also rewrites the IDs of the leases a run granted (hex as listed, and
+    /// decimal) to `<lease:N>`, N counting grants from 1: IDs are generated.
+    pub fn with_leases(mut self, hex_ids: &[String]) -> Normalizer {
+        for (n, hex) in hex_ids.iter().enumerate() {
+            let placeholder = format!("<lease:{}>", n + 1);
+            if let Ok(id) = i64::from_str_radix(hex, 16) {
+                self.id_words.insert(id.to_string(), placeholder.clone());
+                self.id_words.insert(format!("{id:x}"), placeholder.clone());
+                self.id_words
+                    .insert(format!("{id:016x}"), placeholder.clone());
+            }
+            self.id_words.insert(hex.clone(), placeholder);
+        }
+        self
+    }
+
     /// A normalizer for `cluster`, whose IDs are `identity`.
     pub fn for_cluster(cluster: &Cluster, identity: &ClusterIdentity) -> Normalizer {
         let members: Vec<MemberAddress> = (0..cluster.len())
@@ -151,6 +167,8 @@ impl Normalizer {
                 stderr = sort_lines(&stderr);
             }
             ["member", "list"] => stdout = sort_rows(&stdout),
+            ["lease", "timetolive"] => stdout = remaining_ttl(&stdout),
+            ["lock", _] | ["elect", _] => stdout = session_keys(&stdout),
             _ => {}
         }
         Normalized {
@@ -181,6 +199,23 @@ impl Normalizer {
         let text = re!(r#""RaftTerm" : [1-9]\d*"#).replace_all(&text, r#""RaftTerm" : <term>"#);
         text.into_owned()
     }
+}
+
+/// Rule 9: a lease's remaining TTL depends on timing (`remaining(59s)`,
+/// `"TTL":59`); the granted TTL is kept.
+fn remaining_ttl(text: &str) -> String {
+    let text = re!(r"remaining\(\d+s\)").replace_all(text, "remaining(<n>s)");
+    re!(r#""(ttl|TTL)":\d+"#)
+        .replace_all(&text, r#""$1":<n>"#)
+        .into_owned()
+}
+
+/// Rule 10: `lock` and `elect` print keys named after their session's lease,
+/// whose ID is generated: `name/694d7a2f3c1fd20b` → `name/<session>`.
+fn session_keys(text: &str) -> String {
+    re!(r"(?m)^(\S+)/[0-9a-f]{16}$")
+        .replace_all(text, "$1/<session>")
+        .into_owned()
 }
 
 /// `{"level":..,"logger":..,"msg":..,"error":..}` → `LEVEL LOGGER: MSG: ERROR`.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
-use crate::conformance::script::{ScriptLine, Target};
+use crate::conformance::script::{ScriptLine, Target, LEASE_PLACEHOLDER};
 use crate::error::{HarnessError, Result};
 
 /// How long one CLI invocation may take before it is killed.
@@ -25,12 +25,49 @@ pub struct RawOutcome {
     pub code: Option<i32>,
 }
 
-/// Runs every line of `script` with `cli` against `cluster`.
-pub fn run_script(cli: &Path, cluster: &Cluster, script: &[ScriptLine]) -> Result<Vec<RawOutcome>> {
-    script
-        .iter()
-        .map(|line| run_line(cli, cluster, line))
-        .collect()
+/// Runs every line of `script` with `cli` against `cluster`. Also returns the
+/// IDs of the leases the script granted, in order (hex, as etcdctl prints them).
+pub fn run_script(
+    cli: &Path,
+    cluster: &Cluster,
+    script: &[ScriptLine],
+) -> Result<(Vec<RawOutcome>, Vec<String>)> {
+    let mut leases: Vec<String> = Vec::new();
+    let mut outcomes = Vec::new();
+    for line in script {
+        let mut line = line.clone();
+        if let Some(last) = leases.last() {
+            for arg in &mut line.args {
+                *arg = arg.replace(LEASE_PLACEHOLDER, last);
+            }
+        }
+        let outcome = run_line(cli, cluster, &line)?;
+        if line.args.starts_with(&["lease".to_string(), "grant".to_string()]) {
+            leases.extend(granted_lease(&outcome.stdout));
+        }
+        outcomes.push(outcome);
+    }
+    Ok((outcomes, leases))
+}
+
+/// The lease ID a `lease grant` printed, as hex: from `lease ID granted with
+/// TTL(..)`, or from the `"ID":N` of its JSON output.
+fn granted_lease(stdout: &str) -> Option<String> {
+    for l in stdout.lines() {
+        if let Some((id, _)) = l
+            .strip_prefix("lease ")
+            .and_then(|rest| rest.split_once(" granted with TTL("))
+        {
+            return Some(id.to_string());
+        }
+        if let Some(rest) = l.split_once("\"ID\":").map(|(_, r)| r) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(id) = digits.parse::<i64>() {
+                return Some(format!("{id:016x}"));
+            }
+        }
+    }
+    None
 }
 
 /// Runs one line.
@@ -73,9 +110,17 @@ pub fn run_line(cli: &Path, cluster: &Cluster, line: &ScriptLine) -> Result<RawO
     let stdout = child.stdout.take().map(read_in_background);
     let stderr = child.stderr.take().map(read_in_background);
     let start = Instant::now();
+    let mut terminated = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
+            Ok(None) if line.run_for.is_some_and(|d| start.elapsed() >= d) && !terminated => {
+                // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+                unsafe {
+                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                }
+                terminated = true;
+            }
             Ok(None) if start.elapsed() < COMMAND_DEADLINE => {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -108,6 +153,24 @@ pub fn run_line(cli: &Path, cluster: &Cluster, line: &ScriptLine) -> Result<RawO
         stderr,
         code: status.and_then(|s| s.code()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::granted_lease;
+
+    #[test]
+    fn lease_ids_are_read_from_text_and_json() {
+        assert_eq!(
+            granted_lease("lease 694d7a2f3c1fd20b granted with TTL(10s)\n").as_deref(),
+            Some("694d7a2f3c1fd20b")
+        );
+        assert_eq!(
+            granted_lease("{\"cluster_id\":1,\"ID\":255,\"TTL\":5,\"Error\":\"\"}").as_deref(),
+            Some("00000000000000ff")
+        );
+        assert_eq!(granted_lease("Error: bad TTL"), None);
+    }
 }
 
 fn read_in_background<R: std::io::Read + Send + 'static>(

@@ -13,6 +13,11 @@
 //! - `{{C*N}}` inside an argument expands to the character `C` repeated `N` times.
 //! - `<<< WORD`: WORD (quoted like any argument) is fed on standard input, with
 //!   every two-character sequence `\n` turned into a newline. It must come last.
+//! - `~DURATION` (after the target, e.g. `~1500ms`, `~2s`): the command runs
+//!   until it ends or for that long, then gets SIGTERM (for `watch`, `lock`
+//!   and `elect`, which run until stopped).
+//! - `{{lease}}` inside an argument becomes the ID (hex) of the lease granted
+//!   most recently by an earlier line (`lease XXXXXXXXXXXXXXXX granted ...`).
 
 use std::fmt;
 
@@ -38,6 +43,22 @@ pub struct ScriptLine {
     pub args: Vec<String>,
     /// Standard input, if any.
     pub stdin: Option<String>,
+    /// Stop the command (SIGTERM) after this long, if it is still running.
+    pub run_for: Option<std::time::Duration>,
+}
+
+/// The placeholder for the most recently granted lease's ID.
+pub const LEASE_PLACEHOLDER: &str = "{{lease}}";
+
+/// Parses `1500ms` / `2s`.
+fn parse_run_for(s: &str) -> Option<std::time::Duration> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(std::time::Duration::from_millis);
+    }
+    s.strip_suffix('s')?
+        .parse()
+        .ok()
+        .map(std::time::Duration::from_secs)
 }
 
 /// A syntax error in a script.
@@ -88,6 +109,13 @@ fn parse_line(line_no: usize, text: &str) -> Result<ScriptLine, ScriptError> {
             words.next();
         }
     }
+    let mut run_for = None;
+    if let Some(d) = words.peek().and_then(|w| w.strip_prefix('~')) {
+        run_for = Some(
+            parse_run_for(d).ok_or_else(|| err(format!("bad duration ~{d}: use ~Nms or ~Ns")))?,
+        );
+        words.next();
+    }
     let mut args = Vec::new();
     let mut stdin = None;
     while let Some(word) = words.next() {
@@ -112,6 +140,7 @@ fn parse_line(line_no: usize, text: &str) -> Result<ScriptLine, ScriptError> {
         target,
         args,
         stdin,
+        run_for,
     })
 }
 
@@ -173,6 +202,12 @@ fn expand_repeats(word: &str) -> Result<String, String> {
     let mut rest = word;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
+        if rest[start..].starts_with(LEASE_PLACEHOLDER) {
+            // Filled in by the runner.
+            out.push_str(LEASE_PLACEHOLDER);
+            rest = &rest[start + LEASE_PLACEHOLDER.len()..];
+            continue;
+        }
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
