@@ -7,6 +7,7 @@ pub mod compaction;
 pub mod del;
 pub mod elect;
 pub mod endpoint;
+pub mod exec;
 pub mod get;
 pub mod keepalive;
 pub mod lease;
@@ -19,6 +20,7 @@ pub mod snapshot;
 pub mod txn;
 pub mod version;
 pub mod watch;
+pub mod watcher;
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};

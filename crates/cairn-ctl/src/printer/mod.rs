@@ -21,6 +21,7 @@ use cairn_proto::mvccpb::Event;
 
 use crate::error::CtlError;
 
+pub use simple::event_type_name;
 pub use table::render_table;
 
 /// The `--write-out` formats.
