@@ -366,6 +366,32 @@ impl Client {
         .await
     }
 
+    /// A read without a deadline (the Go client's background context).
+    pub async fn range_unbounded(&mut self, req: RangeRequest) -> Result<RangeResponse, RpcError> {
+        self.call(None, Retry::Repeatable, |ch, t| {
+            let req = request(req.clone(), t);
+            async move { kv(ch).range(req).await }
+        })
+        .await
+    }
+
+    /// A delete without a deadline (the Go client's background context).
+    pub async fn delete_unbounded(
+        &mut self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, RpcError> {
+        self.call(None, Retry::NonRepeatable, |ch, t| {
+            let req = request(req.clone(), t);
+            async move { kv(ch).delete_range(req).await }
+        })
+        .await
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
     pub async fn put(
         &mut self,
         timeout: GoDuration,

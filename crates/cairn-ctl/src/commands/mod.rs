@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod member;
 pub mod put;
 pub mod recover;
+pub mod session;
 pub mod snapshot;
 pub mod txn;
 pub mod version;
