@@ -243,6 +243,24 @@ pub enum Command {
     Help(HelpArgs),
 
     #[command(
+        about = "Observes and participates in leader election",
+        override_usage = "elect <election-name> [proposal]"
+    )]
+    Elect(ElectArgs),
+
+    #[command(
+        about = "Lease related commands",
+        override_usage = "lease <subcommand>"
+    )]
+    Lease(LeaseArgs),
+
+    #[command(
+        about = "Acquires a named lock",
+        override_usage = "lock <lockname> [exec-command arg1 arg2 ...]"
+    )]
+    Lock(LockArgs),
+
+    #[command(
         about = "Membership related commands",
         override_usage = "member <subcommand>"
     )]
@@ -286,26 +304,24 @@ pub enum Command {
     #[command(about = "Prints the version of etcdctl", override_usage = "version")]
     Version(VersionArgs),
 
+    #[command(
+        about = "Watches events stream on keys or prefixes",
+        override_usage = "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]"
+    )]
+    Watch(WatchArgs),
+
     // etcdctl commands cairnctl does not offer yet. Declared (hidden) so that
     // command-name prefixes and suggestions resolve as they do in etcdctl.
     #[command(hide = true)]
     Auth(NotImplemented),
     #[command(hide = true)]
     Check(NotImplemented),
-    #[command(hide = true)]
-    Elect(NotImplemented),
-    #[command(hide = true)]
-    Lease(NotImplemented),
-    #[command(hide = true)]
-    Lock(NotImplemented),
     #[command(hide = true, name = "make-mirror")]
     MakeMirror(NotImplemented),
     #[command(hide = true)]
     Role(NotImplemented),
     #[command(hide = true)]
     User(NotImplemented),
-    #[command(hide = true)]
-    Watch(NotImplemented),
 }
 
 /// Arguments of a command cairnctl does not implement yet: anything.
@@ -758,6 +774,112 @@ pub struct HashkvArgs {
     #[arg(long, value_name = "int64", default_value = "0", allow_hyphen_values = true,
           value_parser = go_int64, help = "maximum revision to hash (default: all revisions)")]
     pub rev: i64,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct LeaseArgs {
+    #[command(subcommand)]
+    pub command: Option<LeaseCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LeaseCommand {
+    #[command(about = "Creates leases", override_usage = "grant <ttl>")]
+    Grant(PlainArgs),
+
+    #[command(
+        name = "keep-alive",
+        about = "Keeps leases alive (renew)",
+        override_usage = "keep-alive [options] <leaseID>"
+    )]
+    KeepAlive(LeaseKeepAliveArgs),
+
+    #[command(about = "List all active leases", override_usage = "list")]
+    List(PlainArgs),
+
+    #[command(about = "Revokes leases", override_usage = "revoke <leaseID>")]
+    Revoke(PlainArgs),
+
+    #[command(
+        about = "Get lease information",
+        override_usage = "timetolive <leaseID> [options]"
+    )]
+    Timetolive(LeaseTimeToLiveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LeaseTimeToLiveArgs {
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Get keys attached to this lease")]
+    pub keys: bool,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct LeaseKeepAliveArgs {
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool,
+          help = "Resets the keep-alive time to its original value and cobrautl.Exits immediately")]
+    pub once: bool,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+/// `watch`'s flags. In interactive mode each `watch` line brings its own.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WatchArgs {
+    #[arg(short = 'i', long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Interactive mode")]
+    pub interactive: bool,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Watch on a prefix if prefix is set")]
+    pub prefix: bool,
+
+    #[arg(long, value_name = "int64", default_value = "0", allow_hyphen_values = true,
+          value_parser = go_int64, help = "Revision to start watching")]
+    pub rev: i64,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "get the previous key-value pair before the event happens")]
+    pub prev_kv: bool,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "get periodic watch progress notification from server")]
+    pub progress_notify: bool,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    #[arg(long, value_name = "int", default_value = "10", allow_hyphen_values = true,
+          value_parser = go_int64, help = "timeout for session")]
+    pub ttl: i64,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct ElectArgs {
+    #[arg(short = 'l', long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "observation mode")]
+    pub listen: bool,
 
     #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
     pub args: Vec<OsString>,

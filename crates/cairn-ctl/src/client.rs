@@ -8,14 +8,16 @@
 use std::time::Duration;
 
 use cairn_proto::etcdserverpb::{
-    alarm_request, cluster_client::ClusterClient, kv_client::KvClient,
-    maintenance_client::MaintenanceClient, AlarmRequest, AlarmResponse, CompactionRequest,
-    CompactionResponse, DefragmentRequest, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest,
-    HashKvResponse, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
-    MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
-    MemberUpdateRequest, MemberUpdateResponse, MoveLeaderRequest, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
-    TxnRequest, TxnResponse,
+    alarm_request, cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
+    maintenance_client::MaintenanceClient, watch_client::WatchClient, AlarmRequest, AlarmResponse,
+    CompactionRequest, CompactionResponse, DefragmentRequest, DeleteRangeRequest,
+    DeleteRangeResponse, HashKvRequest, HashKvResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest, MemberAddResponse,
+    MemberListRequest, MemberListResponse, MemberPromoteRequest, MemberPromoteResponse,
+    MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
+    MoveLeaderRequest, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotRequest,
+    SnapshotResponse, StatusRequest, StatusResponse, TxnRequest, TxnResponse,
 };
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -364,6 +366,32 @@ impl Client {
         .await
     }
 
+    /// A read without a deadline (the Go client's background context).
+    pub async fn range_unbounded(&mut self, req: RangeRequest) -> Result<RangeResponse, RpcError> {
+        self.call(None, Retry::Repeatable, |ch, t| {
+            let req = request(req.clone(), t);
+            async move { kv(ch).range(req).await }
+        })
+        .await
+    }
+
+    /// A delete without a deadline (the Go client's background context).
+    pub async fn delete_unbounded(
+        &mut self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, RpcError> {
+        self.call(None, Retry::NonRepeatable, |ch, t| {
+            let req = request(req.clone(), t);
+            async move { kv(ch).delete_range(req).await }
+        })
+        .await
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
     pub async fn put(
         &mut self,
         timeout: GoDuration,
@@ -618,6 +646,76 @@ impl Client {
         })
         .await
     }
+
+    pub async fn lease_grant(
+        &mut self,
+        timeout: Option<GoDuration>,
+        ttl: i64,
+    ) -> Result<LeaseGrantResponse, RpcError> {
+        self.call(timeout, Retry::Repeatable, |ch, t| {
+            let req = request(LeaseGrantRequest { ttl, id: 0 }, t);
+            async move { lease(ch).lease_grant(req).await }
+        })
+        .await
+    }
+
+    pub async fn lease_revoke(
+        &mut self,
+        timeout: Option<GoDuration>,
+        id: i64,
+    ) -> Result<LeaseRevokeResponse, RpcError> {
+        self.call(timeout, Retry::Repeatable, |ch, t| {
+            let req = request(LeaseRevokeRequest { id }, t);
+            async move { lease(ch).lease_revoke(req).await }
+        })
+        .await
+    }
+
+    /// `LeaseTimeToLive`; like etcdctl, without a deadline.
+    pub async fn lease_time_to_live(
+        &mut self,
+        id: i64,
+        keys: bool,
+    ) -> Result<LeaseTimeToLiveResponse, RpcError> {
+        self.call(None, Retry::Repeatable, |ch, t| {
+            let req = request(LeaseTimeToLiveRequest { id, keys }, t);
+            async move { lease(ch).lease_time_to_live(req).await }
+        })
+        .await
+    }
+
+    /// `LeaseLeases`; like etcdctl, without a deadline.
+    pub async fn lease_leases(&mut self) -> Result<LeaseLeasesResponse, RpcError> {
+        self.call(None, Retry::Repeatable, |ch, t| {
+            let req = request(LeaseLeasesRequest {}, t);
+            async move { lease(ch).lease_leases(req).await }
+        })
+        .await
+    }
+
+    /// The connection for streaming RPCs (watch, lease keep-alive), waiting
+    /// as long as it takes for an endpoint to answer, as the Go client's
+    /// streams do.
+    pub async fn channel(&mut self) -> Result<Channel, RpcError> {
+        self.connect(None)
+            .await
+            .map_err(|message| RpcError { message })
+    }
+
+    /// Marks the connection as broken so that the next call dials again.
+    pub fn reset(&mut self) {
+        self.channel = None;
+    }
+}
+
+/// A Lease service client on `channel`.
+pub fn lease(channel: Channel) -> LeaseClient<Channel> {
+    LeaseClient::new(channel).max_decoding_message_size(usize::MAX)
+}
+
+/// A Watch service client on `channel`.
+pub fn watch(channel: Channel) -> WatchClient<Channel> {
+    WatchClient::new(channel).max_decoding_message_size(usize::MAX)
 }
 
 fn request<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {

@@ -13,6 +13,7 @@ pub mod exit {
     pub const BAD_CONNECTION: i32 = 2;
     pub const INVALID_INPUT: i32 = 3;
     pub const BAD_FEATURE: i32 = 4;
+    pub const INTERRUPTED: i32 = 5;
     pub const BAD_ARGS: i32 = 128;
     /// What a Go program exits with after a panic.
     pub const PANIC: i32 = 2;

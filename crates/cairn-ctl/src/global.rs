@@ -50,6 +50,9 @@ pub struct Globals {
     pub cluster: Option<bool>,
     /// Names of the flags given on the command line.
     pub explicit: HashSet<String>,
+    /// Whether the command is `watch`, whose `ETCDCTL_WATCH_KEY` and
+    /// `ETCDCTL_WATCH_RANGE_END` are not unknown variables.
+    pub watch: bool,
 }
 
 /// The environment variable etcd reads for a flag.
@@ -62,8 +65,12 @@ impl Globals {
         let mut names: Vec<&'static str> = GLOBAL_FLAGS.to_vec();
         if self.cluster.is_some() {
             names.push("cluster");
-            names.sort_unstable();
         }
+        if self.watch {
+            // etcdctl registers these as flags that discard their value.
+            names.extend(["watch-key", "watch-range-end"]);
+        }
+        names.sort_unstable();
         names
     }
 
@@ -91,6 +98,7 @@ impl Globals {
             "insecure-transport" => a.insecure_transport = golang::parse_bool(value)?,
             "endpoints" => a.endpoints = value.split(',').map(str::to_string).collect(),
             "cluster" => self.cluster = Some(golang::parse_bool(value)?),
+            "watch-key" | "watch-range-end" => {}
             _ => return Err(format!("no such flag -{name}")),
         }
         Ok(())
@@ -333,6 +341,7 @@ mod tests {
             args: cli.global,
             cluster: None,
             explicit: HashSet::new(),
+            watch: false,
         }
     }
 

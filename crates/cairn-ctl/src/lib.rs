@@ -22,7 +22,9 @@ use std::io::{BufRead, Write};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::{AlarmCommand, Cli, Command, EndpointCommand, MemberCommand, SnapshotCommand};
+use crate::cli::{
+    AlarmCommand, Cli, Command, EndpointCommand, LeaseCommand, MemberCommand, SnapshotCommand,
+};
 use crate::commands::Ctx;
 use crate::error::CtlError;
 use crate::global::{Globals, GLOBAL_FLAGS};
@@ -62,6 +64,7 @@ pub fn run(
         }
     }
 
+    let raw_args = args.clone();
     let root = usage::prepare(Cli::command());
     let matches = match root.clone().try_get_matches_from(&args) {
         Ok(m) => m,
@@ -110,8 +113,10 @@ pub fn run(
         args,
         cluster,
         explicit,
+        watch: matches!(cli.command, Some(Command::Watch(_))),
     };
     let mut ctx = Ctx::new(globals, stdout, stderr, stdin);
+    ctx.raw_args = raw_args;
     let result = dispatch(&mut ctx, &root, cli.command, &path);
     let _ = ctx.out.flush();
     match result {
@@ -155,6 +160,17 @@ fn dispatch(
             Some(AlarmCommand::Disarm(_)) => commands::maintenance::alarm_disarm(ctx),
             None => show_usage(ctx, path),
         },
+        Some(Command::Lease(l)) => match l.command {
+            Some(LeaseCommand::Grant(a)) => commands::lease::grant(ctx, &a),
+            Some(LeaseCommand::Revoke(a)) => commands::lease::revoke(ctx, &a),
+            Some(LeaseCommand::Timetolive(a)) => commands::lease::time_to_live(ctx, &a),
+            Some(LeaseCommand::List(_)) => commands::lease::list(ctx),
+            Some(LeaseCommand::KeepAlive(a)) => commands::lease::keep_alive(ctx, &a),
+            None => show_usage(ctx, path),
+        },
+        Some(Command::Watch(a)) => commands::watch::run(ctx, &a),
+        Some(Command::Lock(a)) => commands::lock::run(ctx, &a),
+        Some(Command::Elect(a)) => commands::elect::run(ctx, &a),
         Some(Command::Recover(a)) => commands::recover::recover(ctx, &a),
         Some(Command::Defrag(_)) => commands::maintenance::defrag(ctx),
         Some(Command::MoveLeader(a)) => commands::maintenance::move_leader(ctx, &a.args),
@@ -173,13 +189,9 @@ fn dispatch(
         Some(
             Command::Auth(_)
             | Command::Check(_)
-            | Command::Elect(_)
-            | Command::Lease(_)
-            | Command::Lock(_)
             | Command::MakeMirror(_)
             | Command::Role(_)
-            | Command::User(_)
-            | Command::Watch(_),
+            | Command::User(_),
         ) => Err(CtlError::error(format!(
             "etcdctl's `{}` command is not implemented by cairnctl yet",
             path.first().map_or("", String::as_str)

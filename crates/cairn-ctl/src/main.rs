@@ -4,8 +4,8 @@
 use std::io::BufWriter;
 
 fn main() {
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    // Not locked for good: `watch -i` reads stdin from another thread.
+    let mut input = std::io::BufReader::new(std::io::stdin());
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
     let code = cairn_ctl::run(

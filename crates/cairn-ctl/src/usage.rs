@@ -442,6 +442,19 @@ fn flag_error_message(
     }
 }
 
+/// pflag's message for a flag error in `args` of the command at `path` (for
+/// command lines read at run time, such as `watch -i`'s).
+pub fn flag_error(root: &Command, path: &[String], args: &[OsString], err: &clap::Error) -> String {
+    flag_error_message(root, path, args, err).unwrap_or_else(|| {
+        err.to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string()
+    })
+}
+
 /// Turns a clap parse error into etcdctl's output: usage on stdout and the
 /// error twice on stderr for flag errors, cobra's message for unknown
 /// commands, plain usage for unknown subcommands of a command group.

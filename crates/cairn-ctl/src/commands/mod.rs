@@ -5,15 +5,23 @@
 pub mod bench;
 pub mod compaction;
 pub mod del;
+pub mod elect;
 pub mod endpoint;
+pub mod exec;
 pub mod get;
+pub mod keepalive;
+pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod member;
 pub mod put;
 pub mod recover;
+pub mod session;
 pub mod snapshot;
 pub mod txn;
 pub mod version;
+pub mod watch;
+pub mod watcher;
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
@@ -29,6 +37,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub stdin: &'a mut dyn BufRead,
+    /// The command line as given (watch looks for `--` in it, as etcdctl does).
+    pub raw_args: Vec<OsString>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -44,6 +54,7 @@ impl<'a> Ctx<'a> {
             out,
             err,
             stdin,
+            raw_args: Vec::new(),
             runtime: None,
         }
     }

@@ -4,12 +4,12 @@
 use std::io::Write;
 
 use cairn_proto::etcdserverpb::{
-    response_op, DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse,
-    ResponseHeader, TxnResponse,
+    response_op, DeleteRangeResponse, LeaseLeasesResponse, LeaseTimeToLiveResponse,
+    MemberListResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse,
 };
 use cairn_proto::mvccpb::KeyValue;
 
-use super::{EpHashKv, EpHealth, EpStatus};
+use super::{EpHashKv, EpHealth, EpStatus, Watched};
 use crate::golang::quote;
 
 type Io = std::io::Result<()>;
@@ -76,6 +76,51 @@ pub fn txn(out: &mut dyn Write, r: &TxnResponse) -> Io {
                 quote(format!("{other:?}").as_bytes())
             )?,
         }
+    }
+    Ok(())
+}
+
+/// Just the header (e.g. `lease revoke`).
+pub fn header(out: &mut dyn Write, h: &Option<ResponseHeader>) -> Io {
+    hdr(out, h)
+}
+
+/// `lease grant` and `lease keep-alive`.
+pub fn lease_id_ttl(out: &mut dyn Write, h: &Option<ResponseHeader>, id: i64, ttl: i64) -> Io {
+    hdr(out, h)?;
+    writeln!(out, "\"ID\" : {id}")?;
+    writeln!(out, "\"TTL\" : {ttl}")
+}
+
+pub fn lease_time_to_live(out: &mut dyn Write, r: &LeaseTimeToLiveResponse) -> Io {
+    lease_id_ttl(out, &r.header, r.id, r.ttl)?;
+    writeln!(out, "\"GrantedTTL\" : {}", r.granted_ttl)?;
+    for k in &r.keys {
+        writeln!(out, "\"Key\" : {}", quote(k))?;
+    }
+    Ok(())
+}
+
+pub fn lease_leases(out: &mut dyn Write, r: &LeaseLeasesResponse) -> Io {
+    hdr(out, &r.header)?;
+    for l in &r.leases {
+        writeln!(out, "\"ID\" : {}", l.id)?;
+    }
+    Ok(())
+}
+
+pub fn watch(out: &mut dyn Write, w: &Watched) -> Io {
+    hdr(out, &Some(w.header))?;
+    for e in &w.events {
+        writeln!(
+            out,
+            "\"Type\" : {}",
+            super::simple::event_type_name(e.r#type)
+        )?;
+        if let Some(prev) = &e.prev_kv {
+            kv(out, "Prev", prev)?;
+        }
+        kv(out, "", &e.kv.clone().unwrap_or_default())?;
     }
     Ok(())
 }

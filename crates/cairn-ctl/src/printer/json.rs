@@ -9,12 +9,13 @@ use std::io::Write;
 
 use base64::Engine as _;
 use cairn_proto::etcdserverpb::{
-    response_op, DeleteRangeResponse, HashKvResponse, Member, MemberListResponse, PutResponse,
-    RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
+    response_op, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberListResponse,
+    PutResponse, RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse,
 };
-use cairn_proto::mvccpb::KeyValue;
+use cairn_proto::mvccpb::{Event, KeyValue};
 
-use super::{EpHashKv, EpHealth, EpStatus};
+use super::{EpHashKv, EpHealth, EpStatus, Watched};
 use crate::golang::json_string_into;
 
 /// Writes `json` and a newline, as etcdctl's `printJSON` does.
@@ -214,6 +215,128 @@ pub fn delete_range(r: &DeleteRangeResponse) -> Vec<u8> {
 pub fn txn(r: &TxnResponse) -> Vec<u8> {
     let mut out = Vec::new();
     txn_into(&mut out, r);
+    out
+}
+
+/// The fields of a header embedded (as a pointer) in a clientv3 struct:
+/// encoding/json lifts them into the outer object.
+fn embedded_header(o: &mut Obj<'_>, h: &Option<ResponseHeader>) {
+    if let Some(h) = h {
+        o.int("cluster_id", h.cluster_id);
+        o.int("member_id", h.member_id);
+        o.int("revision", h.revision);
+        o.int("raft_term", h.raft_term);
+    }
+}
+
+/// `lease grant -w json` (clientv3's `LeaseGrantResponse`).
+pub fn lease_grant(r: &LeaseGrantResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    embedded_header(&mut o, &r.header);
+    o.raw("ID", r.id.to_string().as_bytes());
+    o.raw("TTL", r.ttl.to_string().as_bytes());
+    json_string_into(o.key("Error"), r.error.as_bytes());
+    o.end();
+    out
+}
+
+/// `lease revoke -w json` (the protobuf message itself).
+pub fn lease_revoke(r: &LeaseRevokeResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    header_field(&mut o, &r.header);
+    o.end();
+    out
+}
+
+/// `lease keep-alive -w json` (clientv3's `LeaseKeepAliveResponse`).
+pub fn lease_keep_alive(r: &LeaseKeepAliveResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    embedded_header(&mut o, &r.header);
+    o.raw("ID", r.id.to_string().as_bytes());
+    o.raw("TTL", r.ttl.to_string().as_bytes());
+    o.end();
+    out
+}
+
+/// `lease timetolive -w json` (clientv3's `LeaseTimeToLiveResponse`; keys
+/// are `null` when there are none, as the Go client leaves them nil).
+pub fn lease_time_to_live(r: &LeaseTimeToLiveResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    embedded_header(&mut o, &r.header);
+    o.raw("id", r.id.to_string().as_bytes());
+    o.raw("ttl", r.ttl.to_string().as_bytes());
+    o.raw("granted-ttl", r.granted_ttl.to_string().as_bytes());
+    let keys = o.key("keys");
+    if r.keys.is_empty() {
+        keys.extend_from_slice(b"null");
+    } else {
+        keys.push(b'[');
+        for (i, k) in r.keys.iter().enumerate() {
+            if i > 0 {
+                keys.push(b',');
+            }
+            let encoded = base64::engine::general_purpose::STANDARD.encode(k);
+            json_string_into(keys, encoded.as_bytes());
+        }
+        keys.push(b']');
+    }
+    o.end();
+    out
+}
+
+/// `lease list -w json` (clientv3's `LeaseLeasesResponse`; an empty list is `[]`).
+pub fn lease_leases(r: &LeaseLeasesResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    embedded_header(&mut o, &r.header);
+    let list = o.key("leases");
+    list.push(b'[');
+    for (i, l) in r.leases.iter().enumerate() {
+        if i > 0 {
+            list.push(b',');
+        }
+        list.extend_from_slice(format!("{{\"id\":{}}}", l.id).as_bytes());
+    }
+    list.push(b']');
+    o.end();
+    out
+}
+
+fn event(out: &mut Vec<u8>, e: &Event) {
+    let mut o = Obj::begin(out);
+    o.int("type", e.r#type);
+    if let Some(kv) = &e.kv {
+        key_value(o.key("kv"), kv);
+    }
+    if let Some(kv) = &e.prev_kv {
+        key_value(o.key("prev_kv"), kv);
+    }
+    o.end();
+}
+
+/// `watch -w json` (clientv3's `WatchResponse`: a plain `Header`, events
+/// always as an array, and the non-omitempty flags).
+pub fn watch(w: &Watched) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut o = Obj::begin(&mut out);
+    header(o.key("Header"), &w.header);
+    let events = o.key("Events");
+    events.push(b'[');
+    for (i, e) in w.events.iter().enumerate() {
+        if i > 0 {
+            events.push(b',');
+        }
+        event(events, e);
+    }
+    events.push(b']');
+    o.raw("CompactRevision", w.compact_revision.to_string().as_bytes());
+    o.raw("Canceled", if w.canceled { b"true" } else { b"false" });
+    o.raw("Created", if w.created { b"true" } else { b"false" });
+    o.end();
     out
 }
 

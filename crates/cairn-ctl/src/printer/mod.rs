@@ -12,13 +12,16 @@ mod table;
 use std::io::Write;
 
 use cairn_proto::etcdserverpb::{
-    DeleteRangeResponse, HashKvResponse, Member, MemberAddResponse, MemberListResponse,
-    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    ResponseHeader, StatusResponse, TxnResponse,
+    DeleteRangeResponse, HashKvResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
+    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
 };
+use cairn_proto::mvccpb::Event;
 
 use crate::error::CtlError;
 
+pub use simple::event_type_name;
 pub use table::render_table;
 
 /// The `--write-out` formats.
@@ -107,6 +110,28 @@ impl MemberChange<'_> {
     }
 }
 
+/// What the Go client hands a watcher for one watch response (clientv3's
+/// `WatchResponse`): the header, the events and the cancellation state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Watched {
+    pub header: ResponseHeader,
+    pub events: Vec<Event>,
+    pub compact_revision: i64,
+    pub canceled: bool,
+    pub created: bool,
+}
+
+impl Watched {
+    /// clientv3's `IsProgressNotify`.
+    pub fn is_progress_notify(&self) -> bool {
+        self.events.is_empty()
+            && !self.canceled
+            && !self.created
+            && self.compact_revision == 0
+            && self.header.revision != 0
+    }
+}
+
 /// Where printed output goes.
 pub struct Sink<'a> {
     pub out: &'a mut dyn Write,
@@ -188,6 +213,91 @@ impl Printer {
         }
     }
 
+    pub fn lease_grant(&self, sink: &mut Sink<'_>, r: &LeaseGrantResponse) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(writeln!(
+                sink.out,
+                "lease {:016x} granted with TTL({}s)",
+                r.id, r.ttl
+            )),
+            Format::Json => Self::io(json::print(sink.out, &json::lease_grant(r))),
+            Format::Fields => Self::io(fields::lease_id_ttl(sink.out, &r.header, r.id, r.ttl)),
+            // etcdctl marshals only the header embedded in clientv3's struct.
+            Format::Protobuf => Self::io(protobuf::print(sink.out, &r.header.unwrap_or_default())),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
+    pub fn lease_revoke(
+        &self,
+        sink: &mut Sink<'_>,
+        id: i64,
+        r: &LeaseRevokeResponse,
+    ) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(writeln!(sink.out, "lease {id:016x} revoked")),
+            Format::Json => Self::io(json::print(sink.out, &json::lease_revoke(r))),
+            Format::Fields => Self::io(fields::header(sink.out, &r.header)),
+            // clientv3's revoke response has no Marshal method of its own.
+            Format::Protobuf => Err(CtlError::bad_feature(format!(
+                "marshal unsupported for type clientv3.LeaseRevokeResponse ({{{} {{}} [] 0}})",
+                r.header
+                    .as_ref()
+                    .map_or_else(|| "<nil>".to_string(), header_text)
+            ))),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
+    pub fn lease_keep_alive(&self, sink: &mut Sink<'_>, r: &LeaseKeepAliveResponse) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(writeln!(
+                sink.out,
+                "lease {:016x} keepalived with TTL({})",
+                r.id, r.ttl
+            )),
+            Format::Json => Self::io(json::print(sink.out, &json::lease_keep_alive(r))),
+            Format::Fields => Self::io(fields::lease_id_ttl(sink.out, &r.header, r.id, r.ttl)),
+            Format::Protobuf => Self::io(protobuf::print(sink.out, &r.header.unwrap_or_default())),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
+    pub fn lease_time_to_live(
+        &self,
+        sink: &mut Sink<'_>,
+        r: &LeaseTimeToLiveResponse,
+        keys: bool,
+    ) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(simple::lease_time_to_live(sink.out, r, keys)),
+            Format::Json => Self::io(json::print(sink.out, &json::lease_time_to_live(r))),
+            Format::Fields => Self::io(fields::lease_time_to_live(sink.out, r)),
+            Format::Protobuf => Self::io(protobuf::print(sink.out, &r.header.unwrap_or_default())),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
+    pub fn lease_leases(&self, sink: &mut Sink<'_>, r: &LeaseLeasesResponse) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(simple::lease_leases(sink.out, r)),
+            Format::Json => Self::io(json::print(sink.out, &json::lease_leases(r))),
+            Format::Fields => Self::io(fields::lease_leases(sink.out, r)),
+            Format::Protobuf => Self::io(protobuf::print(sink.out, &r.header.unwrap_or_default())),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
+    pub fn watch(&self, sink: &mut Sink<'_>, w: &Watched) -> PrintResult {
+        match self.format {
+            Format::Simple => Self::io(simple::watch(sink.out, w, self.hex)),
+            Format::Json => Self::io(json::print(sink.out, &json::watch(w))),
+            Format::Fields => Self::io(fields::watch(sink.out, w)),
+            Format::Protobuf => Self::io(protobuf::print(sink.out, &protobuf::watch(w))),
+            Format::Table => Err(self.unsupported()),
+        }
+    }
+
     pub fn member_list(&self, sink: &mut Sink<'_>, r: &MemberListResponse) -> PrintResult {
         match self.format {
             Format::Simple => Self::io(simple::member_list(sink.out, r)),
@@ -254,6 +364,23 @@ impl Printer {
             Format::Protobuf => Err(self.unsupported()),
         }
     }
+}
+
+/// gogo protobuf's compact text form of a header (`cluster_id:1 revision:2 `),
+/// which Go's `%v` prints for it.
+fn header_text(h: &ResponseHeader) -> String {
+    let mut text = String::new();
+    for (name, value) in [
+        ("cluster_id", h.cluster_id as i128),
+        ("member_id", h.member_id as i128),
+        ("revision", h.revision as i128),
+        ("raft_term", h.raft_term as i128),
+    ] {
+        if value != 0 {
+            text.push_str(&format!("{name}:{value} "));
+        }
+    }
+    text
 }
 
 /// The rows etcdctl shows for `member list` (simple and table formats).

@@ -5,11 +5,12 @@
 use std::io::Write;
 
 use cairn_proto::etcdserverpb::{
-    response_op, DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, TxnResponse,
+    response_op, DeleteRangeResponse, LeaseLeasesResponse, LeaseTimeToLiveResponse,
+    MemberListResponse, PutResponse, RangeResponse, TxnResponse,
 };
-use cairn_proto::mvccpb::KeyValue;
+use cairn_proto::mvccpb::{event, KeyValue};
 
-use super::{EpHashKv, EpHealth, EpStatus};
+use super::{EpHashKv, EpHealth, EpStatus, Watched};
 
 /// `--hex` rendering: every byte as `\xNN`.
 pub fn hex_escaped(bytes: &[u8]) -> Vec<u8> {
@@ -88,6 +89,61 @@ pub fn txn(
             Some(response_op::Response::ResponseRange(g)) => get(out, g, is_hex, value_only)?,
             other => writeln!(out, "unexpected response {other:?}")?,
         }
+    }
+    Ok(())
+}
+
+/// The name Go prints for an event type (`mvccpb.Event_EventType`).
+pub fn event_type_name(t: i32) -> String {
+    match event::EventType::try_from(t) {
+        Ok(event::EventType::Put) => "PUT".to_string(),
+        Ok(event::EventType::Delete) => "DELETE".to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+pub fn watch(out: &mut dyn Write, w: &Watched, is_hex: bool) -> std::io::Result<()> {
+    for e in &w.events {
+        writeln!(out, "{}", event_type_name(e.r#type))?;
+        if let Some(prev) = &e.prev_kv {
+            kv(out, prev, is_hex, false)?;
+        }
+        kv(out, &e.kv.clone().unwrap_or_default(), is_hex, false)?;
+    }
+    Ok(())
+}
+
+pub fn lease_time_to_live(
+    out: &mut dyn Write,
+    r: &LeaseTimeToLiveResponse,
+    keys: bool,
+) -> std::io::Result<()> {
+    if r.granted_ttl == 0 && r.ttl == -1 {
+        return writeln!(out, "lease {:016x} already expired", r.id);
+    }
+    let mut line = format!(
+        "lease {:016x} granted with TTL({}s), remaining({}s)",
+        r.id, r.granted_ttl, r.ttl
+    )
+    .into_bytes();
+    if keys {
+        line.extend_from_slice(b", attached keys([");
+        for (i, k) in r.keys.iter().enumerate() {
+            if i > 0 {
+                line.push(b' ');
+            }
+            line.extend_from_slice(k);
+        }
+        line.extend_from_slice(b"])");
+    }
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+pub fn lease_leases(out: &mut dyn Write, r: &LeaseLeasesResponse) -> std::io::Result<()> {
+    writeln!(out, "found {} leases", r.leases.len())?;
+    for l in &r.leases {
+        writeln!(out, "{:016x}", l.id)?;
     }
     Ok(())
 }
