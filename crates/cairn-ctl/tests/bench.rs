@@ -166,7 +166,7 @@ fn assert_clean(report: &serde_json::Value, total: u64) {
 }
 
 /// The workloads against `server`; put leaves exactly its key space.
-/// `watch` is skipped where the server has no Watch service.
+/// `watch: false` skips the watch workload.
 fn exercise(server: &Server, watch: bool) {
     let report = server.bench(&[
         "put",
@@ -252,9 +252,7 @@ fn bench_against_etcd() {
 #[test]
 fn bench_against_cairn() {
     let cairn = Server::start(&cairn_bin());
-    // Cairn answers Watch with Unimplemented so far: enable `watch` here
-    // once the Watch service exists.
-    exercise(&cairn, false);
+    exercise(&cairn, true);
 }
 
 #[test]

@@ -1,16 +1,16 @@
-//! Distributed locks on Cairn: 20 concurrent `etcdctl lock` holders (real
-//! etcdctl 3.5.1, whose lock is the KV+Lease+Watch recipe of etcd's
-//! `concurrency` package) contend for one lock on a 3-member cluster while a
-//! member is SIGKILLed and restarted. Each holder runs a critical section that
+//! Distributed locks on Cairn: 20 concurrent `lock` holders contend for one
+//! lock on a 3-member cluster while a member is SIGKILLed and restarted; once
+//! with real etcdctl 3.5.1 (whose lock is the KV+Lease+Watch recipe of etcd's
+//! `concurrency` package) and once with `cairnctl lock`. Each holder runs a critical section that
 //! marks itself inside (an exclusive directory create), bumps a shared
 //! counter file non-atomically and leaves. No two holders may ever be inside
 //! together, and every holder must get the lock exactly once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cairn_harness::{etcdctl_bin, server_binary, Cluster, ClusterSpec};
+use cairn_harness::{cairnctl_bin, etcdctl_bin, server_binary, Cluster, ClusterSpec};
 
 const HOLDERS: usize = 20;
 
@@ -25,7 +25,16 @@ fn critical_section(dir: &Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_holders_never_overlap_while_a_member_restarts() {
+async fn etcdctl_lock_holders_never_overlap_while_a_member_restarts() {
+    lock_holders_never_overlap(etcdctl_bin()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cairnctl_lock_holders_never_overlap_while_a_member_restarts() {
+    lock_holders_never_overlap(cairnctl_bin()).await;
+}
+
+async fn lock_holders_never_overlap(cli: PathBuf) {
     let mut cluster = Cluster::start(ClusterSpec::new(server_binary(), 3))
         .await
         .expect("cluster starts");
@@ -38,7 +47,7 @@ async fn lock_holders_never_overlap_while_a_member_restarts() {
         .map(|i| {
             let log = std::fs::File::create(work.path().join(format!("holder{i}.log")))
                 .expect("holder log");
-            tokio::process::Command::new(etcdctl_bin())
+            tokio::process::Command::new(&cli)
                 .arg(format!("--endpoints={endpoints}"))
                 .arg("--dial-timeout=2s")
                 .args(["lock", "the-lock", "--", "sh", "-c", &script])
@@ -76,10 +85,16 @@ async fn lock_holders_never_overlap_while_a_member_restarts() {
             }
         }
     }
-    assert!(failed.is_empty(), "lock holders failed:\n{}", failed.join("\n"));
-    let violations =
-        std::fs::read_to_string(work.path().join("violations")).unwrap_or_default();
-    assert!(violations.is_empty(), "two holders were inside at once: {violations}");
+    assert!(
+        failed.is_empty(),
+        "lock holders failed:\n{}",
+        failed.join("\n")
+    );
+    let violations = std::fs::read_to_string(work.path().join("violations")).unwrap_or_default();
+    assert!(
+        violations.is_empty(),
+        "two holders were inside at once: {violations}"
+    );
     let counter = std::fs::read_to_string(work.path().join("counter")).expect("counter");
     assert_eq!(
         counter.trim(),

@@ -42,7 +42,10 @@ pub fn run_script(
             }
         }
         let outcome = run_line(cli, cluster, &line)?;
-        if line.args.starts_with(&["lease".to_string(), "grant".to_string()]) {
+        if line
+            .args
+            .starts_with(&["lease".to_string(), "grant".to_string()])
+        {
             leases.extend(granted_lease(&outcome.stdout));
         }
         outcomes.push(outcome);
@@ -155,6 +158,16 @@ pub fn run_line(cli: &Path, cluster: &Cluster, line: &ScriptLine) -> Result<RawO
     })
 }
 
+fn read_in_background<R: std::io::Read + Send + 'static>(
+    mut pipe: R,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::granted_lease;
@@ -171,14 +184,4 @@ mod tests {
         );
         assert_eq!(granted_lease("Error: bad TTL"), None);
     }
-}
-
-fn read_in_background<R: std::io::Read + Send + 'static>(
-    mut pipe: R,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
 }
