@@ -7,8 +7,8 @@
 //! Unimplemented check, which only makes sense for cairn and says so.
 
 use cairn_harness::{Cluster, ClusterSpec, ServerKind};
-use cairn_proto::etcdserverpb::lease_client::LeaseClient;
-use cairn_proto::etcdserverpb::{LeaseLeasesRequest, RangeRequest};
+use cairn_proto::etcdserverpb::auth_client::AuthClient;
+use cairn_proto::etcdserverpb::{AuthStatusRequest, RangeRequest};
 use cairn_proto::grpc_health_v1::health_check_response::ServingStatus;
 use cairn_proto::grpc_health_v1::health_client::HealthClient;
 use cairn_proto::grpc_health_v1::HealthCheckRequest;
@@ -54,12 +54,12 @@ async fn health_service_and_unbuilt_services() {
         .expect("a hasleader request is served while there is a leader");
 
     if kind == ServerKind::Etcd {
-        println!("SKIPPED Unimplemented check: etcd implements the Lease service");
+        println!("SKIPPED Unimplemented check: etcd implements the Auth service");
         return;
     }
-    let status = LeaseClient::new(ch)
-        .lease_leases(LeaseLeasesRequest {})
+    let status = AuthClient::new(ch)
+        .auth_status(AuthStatusRequest {})
         .await
-        .expect_err("Lease is not built yet and must say so");
+        .expect_err("Auth is not built yet and must say so");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
 }
