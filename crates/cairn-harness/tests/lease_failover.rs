@@ -4,7 +4,9 @@
 //!   SIGKILLed, disappears between 5 s and 5 s + one election timeout later;
 //! - a lease kept alive (every 1.5 s, through whichever member answers)
 //!   while the leader is killed twice never expires: its key is there all
-//!   along.
+//!   along;
+//! - with lease checkpoints, a new leader counts a long lease from its
+//!   checkpointed remaining TTL instead of restarting it.
 
 use std::time::{Duration, Instant};
 
@@ -197,4 +199,60 @@ async fn lease_kept_alive_survives_two_leader_changes() {
         .into_inner();
     assert!(ttl.ttl > 0, "lease gone at the end: {ttl:?}");
     assert_eq!(ttl.keys, vec![b"kept".to_vec()]);
+}
+
+/// With checkpoints every second, a new leader counts a long lease from its
+/// checkpointed remaining TTL: a 12 s lease left alone for 6 s and then
+/// losing its leader still expires about 12 s after it was granted (without
+/// checkpoints the new leader would restart it at 12 s: gone after ~18 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpointed_lease_keeps_its_remaining_ttl_across_a_leader_change() {
+    let spec = ClusterSpec::new(server_binary(), 3)
+        .extra_args(["--experimental-lease-checkpoint-interval", "1s"]);
+    let mut cluster = Cluster::start(spec).await.expect("cluster starts");
+    let leader = cluster
+        .wait_for_leader(None, Duration::from_secs(30))
+        .await
+        .expect("leader");
+    let survivor = (leader + 1) % 3;
+    let mut leader_client = cluster.client(leader).await.expect("client");
+    let mut survivor_client = cluster.client(survivor).await.expect("client");
+    leader_client
+        .lease
+        .lease_grant(LeaseGrantRequest {
+            ttl: 12,
+            id: 0x7373,
+        })
+        .await
+        .expect("grant");
+    let granted = Instant::now();
+    leader_client
+        .kv
+        .put(PutRequest {
+            key: b"long".to_vec(),
+            value: b"v".to_vec(),
+            lease: 0x7373,
+            ..Default::default()
+        })
+        .await
+        .expect("leased put");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    cluster.kill(leader).expect("kill leader");
+    let gone_after = loop {
+        let elapsed = granted.elapsed();
+        assert!(elapsed < Duration::from_secs(40), "the lease never expired");
+        if exists(&mut survivor_client, "long").await == Some(false) {
+            break elapsed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("12 s lease gone {gone_after:?} after its grant");
+    assert!(
+        gone_after >= Duration::from_secs(12),
+        "expired early: {gone_after:?}"
+    );
+    assert!(
+        gone_after <= Duration::from_millis(14_500),
+        "the new leader did not count from the checkpoint: {gone_after:?}"
+    );
 }

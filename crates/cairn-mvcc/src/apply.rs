@@ -1,5 +1,5 @@
 //! Applying one committed command (etcd's `applierV3backend`): Put, DeleteRange,
-//! Txn, Compaction, LeaseGrant, LeaseRevoke and member attributes. Client-visible
+//! Txn, Compaction, LeaseGrant, LeaseRevoke, LeaseCheckpoint and member attributes. Client-visible
 //! failures are decided before anything is written, so a failed command leaves
 //! no trace; storage failures abort the whole batch (see `Store::apply_batch`).
 
@@ -78,6 +78,10 @@ pub(crate) fn apply(
         Some(Cmd::LeaseGrant(g)) => lease_grant(state, t, g).map(ApplyResponse::LeaseGrant),
         Some(Cmd::LeaseRevoke(r)) => lease_revoke(state, t, r).map(ApplyResponse::LeaseRevoke),
         Some(Cmd::Alarm(a)) => Ok(ApplyResponse::Alarm(alarm(state, a))),
+        Some(Cmd::LeaseCheckpoint(c)) => {
+            lease_checkpoint(state, t, c)?;
+            Ok(ApplyResponse::None)
+        }
         Some(Cmd::MemberAttributes(m)) => {
             set_member(state, t, m)?;
             Ok(ApplyResponse::None)
@@ -188,7 +192,7 @@ fn lease_grant(
     }
     state.leases.grant(g.id, g.ttl);
     t.leases
-        .insert(g.id, lease::encode_record(g.ttl).as_slice())
+        .insert(g.id, lease::encode_record(g.ttl, 0).as_slice())
         .map_err(StoreError::db("write leases table"))?;
     Ok(LeaseGrantResponse {
         header: Some(header(state.current_rev)),
@@ -218,6 +222,26 @@ fn lease_revoke(
     Ok(LeaseRevokeResponse {
         header: Some(header(state.current_rev)),
     })
+}
+
+/// Records the leader's remaining TTLs (etcd's `LeaseCheckpoint`); unknown
+/// leases (revoked meanwhile) are skipped.
+fn lease_checkpoint(
+    state: &mut State,
+    t: &mut Tables<'_>,
+    c: &cairn_proto::etcdserverpb::LeaseCheckpointRequest,
+) -> Result<(), Error> {
+    for cp in &c.checkpoints {
+        if let Some(ttl) = state.leases.checkpoint(cp.id, cp.remaining_ttl) {
+            t.leases
+                .insert(
+                    cp.id,
+                    lease::encode_record(ttl, cp.remaining_ttl.max(0)).as_slice(),
+                )
+                .map_err(StoreError::db("write leases table"))?;
+        }
+    }
+    Ok(())
 }
 
 fn set_member(state: &mut State, t: &mut Tables<'_>, m: &MemberAttributes) -> Result<(), Error> {

@@ -53,7 +53,7 @@ pub(crate) fn read(db: &Database) -> Result<EtcdRows, StoreError> {
         .map_err(read_err)?
     {
         let (id, ttl) = entry.map_err(read_err)?;
-        let ttl = crate::lease::decode_record(ttl.value()).ok_or_else(|| {
+        let (ttl, _remaining) = crate::lease::decode_record(ttl.value()).ok_or_else(|| {
             StoreError::Inconsistent(format!("lease {} has a malformed TTL", id.value()))
         })?;
         rows.leases.push((id.value(), ttl));

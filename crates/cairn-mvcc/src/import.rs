@@ -47,7 +47,7 @@ impl SnapshotBuilder {
         self.writer.record(
             TableId::Leases,
             &id.to_be_bytes(),
-            &lease::encode_record(ttl),
+            &lease::encode_record(ttl, 0),
         )
     }
 

@@ -13,6 +13,9 @@ pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Lease {
     pub ttl: i64,
+    /// The TTL left at the leader's last checkpoint (0: none since the last
+    /// keep-alive); a new leader counts from it instead of the full TTL.
+    pub remaining: i64,
     /// Attached keys, in byte order (the order a revoke deletes them in).
     pub keys: BTreeSet<Vec<u8>>,
 }
@@ -23,6 +26,8 @@ pub struct LeaseInfo {
     pub id: i64,
     /// The TTL it was granted with, in seconds.
     pub ttl: i64,
+    /// Seconds left at the last checkpoint; 0 if none (then the full TTL counts).
+    pub remaining: i64,
     /// Keys attached to it, in byte order.
     pub keys: Vec<Vec<u8>>,
 }
@@ -50,8 +55,16 @@ impl Leases {
     pub(crate) fn grant(&mut self, id: i64, ttl: i64) {
         self.leases.entry(id).or_insert(Lease {
             ttl,
+            remaining: 0,
             keys: BTreeSet::new(),
         });
+    }
+
+    /// Records a checkpointed remaining TTL; returns the lease's TTL if it exists.
+    pub(crate) fn checkpoint(&mut self, id: i64, remaining: i64) -> Option<i64> {
+        let lease = self.leases.get_mut(&id)?;
+        lease.remaining = remaining.max(0);
+        Some(lease.ttl)
     }
 
     /// Removes the lease; its keys must be deleted by the caller.
@@ -88,19 +101,32 @@ impl Leases {
         self.leases.get(&id).map(|l| LeaseInfo {
             id,
             ttl: l.ttl,
+            remaining: l.remaining,
             keys: l.keys.iter().cloned().collect(),
         })
     }
 }
 
-/// Encodes a lease record for the `leases` table (its TTL).
-pub(crate) fn encode_record(ttl: i64) -> [u8; 8] {
-    ttl.to_be_bytes()
+/// Encodes a lease record for the `leases` table: TTL, then the checkpointed
+/// remaining TTL.
+pub(crate) fn encode_record(ttl: i64, remaining: i64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&ttl.to_be_bytes());
+    out[8..].copy_from_slice(&remaining.to_be_bytes());
+    out
 }
 
-/// Decodes a `leases` table record.
-pub(crate) fn decode_record(bytes: &[u8]) -> Option<i64> {
-    Some(i64::from_be_bytes(bytes.try_into().ok()?))
+/// Decodes a `leases` table record into (TTL, remaining); records written
+/// before checkpoints existed hold only the TTL.
+pub(crate) fn decode_record(bytes: &[u8]) -> Option<(i64, i64)> {
+    match bytes.len() {
+        8 => Some((i64::from_be_bytes(bytes.try_into().ok()?), 0)),
+        16 => Some((
+            i64::from_be_bytes(bytes[..8].try_into().ok()?),
+            i64::from_be_bytes(bytes[8..].try_into().ok()?),
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +156,17 @@ mod tests {
 
     #[test]
     fn record_round_trip() {
-        assert_eq!(decode_record(&encode_record(-5)), Some(-5));
+        assert_eq!(decode_record(&encode_record(-5, 3)), Some((-5, 3)));
+        assert_eq!(decode_record(&7i64.to_be_bytes()), Some((7, 0)));
         assert_eq!(decode_record(b"abc"), None);
+    }
+
+    #[test]
+    fn checkpoint_records_remaining() {
+        let mut l = Leases::default();
+        l.grant(7, 30);
+        assert_eq!(l.checkpoint(7, 12), Some(30));
+        assert_eq!(l.info(7).unwrap().remaining, 12);
+        assert_eq!(l.checkpoint(8, 12), None);
     }
 }

@@ -89,9 +89,10 @@ pub(crate) fn load(
 
     for entry in leases.iter().map_err(|e| format!("reading leases: {e}"))? {
         let (id, record) = entry.map_err(|e| format!("reading leases: {e}"))?;
-        let ttl = lease::decode_record(record.value())
+        let (ttl, remaining) = lease::decode_record(record.value())
             .ok_or_else(|| format!("lease {:x} has a malformed record", id.value()))?;
         state.leases.grant(id.value(), ttl);
+        state.leases.checkpoint(id.value(), remaining);
     }
 
     for entry in members

@@ -88,6 +88,7 @@ pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity,
         snapshot_count: 1,
         request_timeout: std::time::Duration::from_secs(1),
         peer_tls: None,
+        lease_checkpoint_interval: std::time::Duration::from_secs(300),
     };
     let identity = cfg.new_identity()?;
     let members = cfg.initial_members()?;

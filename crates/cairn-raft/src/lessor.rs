@@ -8,6 +8,9 @@
 //! and none lives much longer than its TTL after a leader dies. Without a
 //! recent contact (a new cluster, a restart, a member that was cut off) it
 //! counts from now plus one election timeout, as etcd's `Promote` does.
+//! Leases longer than the checkpoint interval have their remaining TTL
+//! checkpointed through Raft every interval (etcd's lease checkpoints), so a
+//! new leader counts from that rather than from the full TTL.
 //! Caveat shared with etcd: a leader cut off from the others keeps answering
 //! keep-alives until it notices it lost the leadership. Keep-alives and time-to-live
 //! questions that reach a follower are answered by the leader.
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::{InternalRequest, LeaseClockRequest};
-use cairn_proto::etcdserverpb::LeaseRevokeRequest;
+use cairn_proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRevokeRequest};
 use openraft::async_runtime::WatchReceiver;
 
 use crate::errors::ProposeError;
@@ -47,6 +50,9 @@ struct Clocks {
     revoking: HashSet<i64>,
     /// When this member last received entries or a heartbeat from a leader.
     last_leader_contact: Option<Instant>,
+    /// When each long lease's remaining TTL is next checkpointed (leases whose
+    /// TTL exceeds the checkpoint interval, as etcd).
+    checkpoint_due: HashMap<i64, Instant>,
 }
 
 /// The lease clocks of one member.
@@ -60,10 +66,17 @@ pub struct Lessor {
     extend: Duration,
     /// Added to the last contact with the previous leader (two heartbeats).
     contact_margin: Duration,
+    /// `--experimental-lease-checkpoint-interval`.
+    checkpoint_interval: Duration,
 }
 
 impl Lessor {
-    pub(crate) fn new(member_id: u64, election_timeout: Duration, heartbeat: Duration) -> Lessor {
+    pub(crate) fn new(
+        member_id: u64,
+        election_timeout: Duration,
+        heartbeat: Duration,
+        checkpoint_interval: Duration,
+    ) -> Lessor {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -73,6 +86,18 @@ impl Lessor {
             next_id: AtomicU64::new(start),
             extend: election_timeout,
             contact_margin: heartbeat * 2,
+            checkpoint_interval,
+        }
+    }
+
+    /// Schedules the next checkpoint of a lease whose clock just (re)started.
+    fn schedule_checkpoint(&self, clocks: &mut Clocks, id: i64, ttl: i64, now: Instant) {
+        if Duration::from_secs(ttl.max(0) as u64) > self.checkpoint_interval {
+            clocks
+                .checkpoint_due
+                .insert(id, now + self.checkpoint_interval);
+        } else {
+            clocks.checkpoint_due.remove(&id);
         }
     }
 
@@ -132,6 +157,7 @@ impl RaftNode {
             }
             clocks.expiries.clear();
             clocks.revoking.clear();
+            clocks.checkpoint_due.clear();
             return false;
         };
         let store = self.store();
@@ -139,11 +165,20 @@ impl RaftNode {
         if clocks.primary_term != Some(term) {
             clocks.expiries.clear();
             clocks.revoking.clear();
+            clocks.checkpoint_due.clear();
             let base = lessor.promotion_base(&clocks, now);
             for id in store.lease_ids() {
                 if let Some(info) = store.lease_info(id) {
-                    let ttl = Duration::from_secs(info.ttl.max(0) as u64);
-                    clocks.expiries.insert(id, base + ttl);
+                    // A checkpointed remaining TTL counts instead of the full one.
+                    let left = if info.remaining > 0 {
+                        info.remaining
+                    } else {
+                        info.ttl
+                    };
+                    clocks
+                        .expiries
+                        .insert(id, base + Duration::from_secs(left.max(0) as u64));
+                    lessor.schedule_checkpoint(&mut clocks, id, info.ttl, now);
                 }
             }
             clocks.primary_term = Some(term);
@@ -165,10 +200,12 @@ impl RaftNode {
         let live: HashSet<i64> = ids.iter().copied().collect();
         clocks.expiries.retain(|id, _| live.contains(id));
         clocks.revoking.retain(|id| live.contains(id));
+        clocks.checkpoint_due.retain(|id, _| live.contains(id));
         for id in ids {
             if let std::collections::hash_map::Entry::Vacant(slot) = clocks.expiries.entry(id) {
                 if let Some(info) = store.lease_info(id) {
                     slot.insert(now + Duration::from_secs(info.ttl.max(0) as u64));
+                    lessor.schedule_checkpoint(&mut clocks, id, info.ttl, now);
                 }
             }
         }
@@ -198,6 +235,7 @@ impl RaftNode {
                     clocks.revoking.extend(due.iter().copied());
                     due
                 };
+                node.propose_due_checkpoints();
                 for id in expired {
                     let node = node.clone();
                     tokio::spawn(async move {
@@ -214,6 +252,56 @@ impl RaftNode {
                         }
                     });
                 }
+            }
+        });
+    }
+
+    /// Proposes the remaining TTLs of leases whose checkpoint is due (in
+    /// batches of 1000, as etcd), and schedules their next one.
+    fn propose_due_checkpoints(&self) {
+        let lessor = &self.inner.lessor;
+        let due: Vec<LeaseCheckpoint> = {
+            let mut clocks = lessor.clocks();
+            let now = Instant::now();
+            let ids: Vec<i64> = clocks
+                .checkpoint_due
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            let mut out = Vec::new();
+            for id in ids {
+                clocks
+                    .checkpoint_due
+                    .insert(id, now + lessor.checkpoint_interval);
+                if let Some(expiry) = clocks.expiries.get(&id) {
+                    let left = expiry.saturating_duration_since(now);
+                    out.push(LeaseCheckpoint {
+                        id,
+                        remaining_ttl: left.as_secs_f64().ceil() as i64,
+                    });
+                }
+            }
+            out
+        };
+        for batch in due.chunks(1000) {
+            self.propose_checkpoints(batch.to_vec());
+        }
+    }
+
+    /// Proposes one checkpoint request in the background (best effort: a lost
+    /// checkpoint only means a new leader counts from an older one).
+    fn propose_checkpoints(&self, checkpoints: Vec<LeaseCheckpoint>) {
+        if checkpoints.is_empty() {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let req = InternalRequest {
+                request: Some(Cmd::LeaseCheckpoint(LeaseCheckpointRequest { checkpoints })),
+            };
+            if let Err(e) = node.propose(req).await {
+                tracing::warn!("lease checkpoint failed: {e}");
             }
         });
     }
@@ -244,6 +332,16 @@ impl RaftNode {
         }
         if renew {
             clocks.expiries.insert(id, now + ttl);
+            self.inner
+                .lessor
+                .schedule_checkpoint(&mut clocks, id, info.ttl, now);
+            if info.remaining > 0 {
+                // The old checkpoint no longer holds: clear it (etcd does too).
+                self.propose_checkpoints(vec![LeaseCheckpoint {
+                    id,
+                    remaining_ttl: 0,
+                }]);
+            }
             return Some(LeaseClock {
                 remaining: info.ttl,
                 granted: info.ttl,
@@ -346,7 +444,12 @@ mod tests {
 
     #[test]
     fn promotion_counts_from_the_last_leader_contact() {
-        let lessor = Lessor::new(1, Duration::from_secs(1), Duration::from_millis(100));
+        let lessor = Lessor::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        );
         let now = Instant::now();
         let mut clocks = Clocks::default();
         assert_eq!(
@@ -371,6 +474,7 @@ mod tests {
             0xabcd_1234_5678_9a0b,
             Duration::from_secs(1),
             Duration::from_millis(100),
+            Duration::from_secs(300),
         );
         let a = lessor.generate_id();
         let b = lessor.generate_id();

@@ -55,6 +55,8 @@ pub struct NodeConfig {
     /// TLS towards other members (`https://` peer URLs): our peer certificate and
     /// the CA their certificates must be signed by.
     pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
+    /// `--experimental-lease-checkpoint-interval` (etcd: 5 minutes).
+    pub lease_checkpoint_interval: Duration,
 }
 
 /// A snapshot of what this member knows about Raft, for Status and headers.
@@ -267,6 +269,7 @@ impl RaftNode {
                     identity_member_id,
                     Duration::from_millis(cfg.election_timeout_ms),
                     Duration::from_millis(cfg.heartbeat_interval_ms),
+                    cfg.lease_checkpoint_interval,
                 ),
                 stop,
             }),

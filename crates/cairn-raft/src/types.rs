@@ -62,6 +62,7 @@ impl fmt::Display for Request {
             Some(R::LeaseRevoke(_)) => "lease_revoke",
             Some(R::MemberAttributes(_)) => "member_attributes",
             Some(R::Alarm(_)) => "alarm",
+            Some(R::LeaseCheckpoint(_)) => "lease_checkpoint",
             None => "empty",
         };
         write!(f, "{kind}")

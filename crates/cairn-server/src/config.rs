@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub quota_backend_bytes: u64,
     /// `--experimental-watch-progress-notify-interval` (etcd: 10m).
     pub watch_progress_notify_interval: Duration,
+    /// `--experimental-lease-checkpoint-interval` (etcd: 5m).
+    pub lease_checkpoint_interval: Duration,
     pub log_level: String,
     pub logger: String,
     /// etcd flags that were given but Cairn does not implement yet.
@@ -393,18 +395,26 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             0 => DEFAULT_QUOTA_BYTES,
             q => q,
         },
-        watch_progress_notify_interval: {
-            let name = "experimental-watch-progress-notify-interval";
-            let raw = get(name).unwrap_or("10m0s");
-            match parse_go_duration(raw) {
-                Some(d) if !d.is_zero() => d,
-                _ => return Err(bad(name, raw, "invalid duration")),
-            }
-        },
+        watch_progress_notify_interval: positive_duration(
+            "experimental-watch-progress-notify-interval",
+            get("experimental-watch-progress-notify-interval").unwrap_or("10m0s"),
+        )?,
+        lease_checkpoint_interval: positive_duration(
+            "experimental-lease-checkpoint-interval",
+            get("experimental-lease-checkpoint-interval").unwrap_or("5m0s"),
+        )?,
         log_level,
         logger,
         ignored_flags,
     })
+}
+
+/// A duration flag that must be above zero.
+fn positive_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
+    match parse_go_duration(raw) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad(name, raw, "invalid duration")),
+    }
 }
 
 /// Parses a Go duration (`10m0s`, `1.5s`, `300ms`); None if malformed.

@@ -72,6 +72,9 @@ pub const FLAGS: &[FlagSpec] = &[
     b("force-new-cluster"),
     // Cairn's own: join a running cluster through a member's client URL.
     v("join"),
+    // Cairn extra: etcd 3.5 sets this only through its embed config
+    // (`ExperimentalLeaseCheckpointInterval`); Cairn always checkpoints.
+    v("experimental-lease-checkpoint-interval"),
     v("cert-file"),
     v("key-file"),
     v("trusted-ca-file"),

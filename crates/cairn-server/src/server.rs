@@ -158,6 +158,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         snapshot_count: cfg.snapshot_count,
         request_timeout: cfg.request_timeout(),
         peer_tls: peer_client_tls,
+        lease_checkpoint_interval: cfg.lease_checkpoint_interval,
     })
     .await;
     let node = match node {

@@ -7,6 +7,7 @@ mod kv;
 mod lease;
 mod model;
 mod txn;
+mod watch;
 
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::InternalRequest;
