@@ -44,6 +44,8 @@ pub struct ClusterSpec {
     pub token: String,
     /// Client and peer TLS (https URLs, client-cert auth on both) when set.
     pub tls: Option<TlsFiles>,
+    /// Environment variables set for every member process.
+    pub env: Vec<(String, String)>,
 }
 
 impl ClusterSpec {
@@ -56,7 +58,14 @@ impl ClusterSpec {
             extra_args: Vec::new(),
             token: "cairn-test-cluster".to_string(),
             tls: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every member process.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> ClusterSpec {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Sets the member name prefix.
@@ -406,6 +415,7 @@ impl Cluster {
     pub fn start_member(&mut self, i: usize) -> Result<()> {
         let args = self.member_args(i);
         let binary = self.spec.binary.clone();
+        let env = self.spec.env.clone();
         let member = self.member_mut(i)?;
         if member.child.is_some() {
             return Err(HarnessError::Member {
@@ -443,6 +453,7 @@ impl Cluster {
                 command.env_remove(&key);
             }
         }
+        command.envs(env);
         // SAFETY: the closure runs in the forked child before exec and only calls
         // prctl(2), which is async-signal-safe.
         unsafe {

@@ -25,6 +25,7 @@ pub mod client;
 pub mod cluster;
 pub mod conformance;
 pub mod error;
+pub mod faults;
 pub mod files;
 pub mod health;
 pub mod ports;

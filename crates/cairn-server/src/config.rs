@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub watch_progress_notify_interval: Duration,
     /// `--experimental-lease-checkpoint-interval` (etcd: 5m).
     pub lease_checkpoint_interval: Duration,
+    /// `--unsafe-stale-reads` (tests only): linearizable reads skip ReadIndex.
+    pub unsafe_stale_reads: bool,
     pub log_level: String,
     pub logger: String,
     /// etcd flags that were given but Cairn does not implement yet.
@@ -131,6 +133,15 @@ pub fn parse(
                 }
             }
         }
+    }
+    if raw.get("unsafe-stale-reads").map(String::as_str) == Some("true")
+        && env("CAIRN_UNSAFE_TEST_FLAGS").as_deref() != Some("1")
+    {
+        return Err(bad(
+            "unsafe-stale-reads",
+            "true",
+            "breaks linearizability; only for tests, which must also set CAIRN_UNSAFE_TEST_FLAGS=1",
+        ));
     }
     build(raw).map(|c| Command::Run(Box::new(c)))
 }
@@ -379,6 +390,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             client_cert_auth: get("peer-client-cert-auth") == Some("true"),
         },
         join: get("join").filter(|s| !s.is_empty()).map(str::to_string),
+        unsafe_stale_reads: get("unsafe-stale-reads") == Some("true"),
         force_new_cluster: get("force-new-cluster") == Some("true"),
         heartbeat_interval_ms,
         election_timeout_ms,
@@ -461,6 +473,14 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsafe_stale_reads_needs_the_test_env() {
+        assert!(run(&["--unsafe-stale-reads"], &[]).is_err());
+        let c = run(&["--unsafe-stale-reads"], &[("CAIRN_UNSAFE_TEST_FLAGS", "1")]).unwrap();
+        assert!(c.unsafe_stale_reads);
+        assert!(!run(&[], &[]).unwrap().unsafe_stale_reads);
+    }
 
     #[test]
     fn go_durations() {

@@ -25,6 +25,8 @@ pub struct ServerContext {
     pub quota_backend_bytes: u64,
     /// `--election-timeout`.
     pub election_timeout: std::time::Duration,
+    /// `--unsafe-stale-reads` (tests only): skip ReadIndex for linearizable reads.
+    pub unsafe_stale_reads: bool,
 }
 
 impl ServerContext {
@@ -128,8 +130,12 @@ impl ServerContext {
         Err(no_space())
     }
 
-    /// Makes a following local read linearizable (ReadIndex).
+    /// Makes a following local read linearizable (ReadIndex), unless the
+    /// test-only `--unsafe-stale-reads` is on.
     pub async fn linearizable_barrier(&self) -> Result<(), Status> {
+        if self.unsafe_stale_reads {
+            return Ok(());
+        }
         self.node.read_barrier().await.map_err(|e| e.to_status())
     }
 }

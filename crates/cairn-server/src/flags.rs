@@ -75,6 +75,10 @@ pub const FLAGS: &[FlagSpec] = &[
     // Cairn extra: etcd 3.5 sets this only through its embed config
     // (`ExperimentalLeaseCheckpointInterval`); Cairn always checkpoints.
     v("experimental-lease-checkpoint-interval"),
+    // Test only (refused unless CAIRN_UNSAFE_TEST_FLAGS=1): serve linearizable
+    // reads from local state without ReadIndex, to prove the fault-injection
+    // checker catches stale reads.
+    b("unsafe-stale-reads"),
     v("cert-file"),
     v("key-file"),
     v("trusted-ca-file"),

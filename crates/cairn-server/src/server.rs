@@ -200,7 +200,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         max_txn_ops: cfg.max_txn_ops,
         quota_backend_bytes: cfg.quota_backend_bytes,
         election_timeout: Duration::from_millis(cfg.election_timeout_ms),
+        unsafe_stale_reads: cfg.unsafe_stale_reads,
     };
+    if cfg.unsafe_stale_reads {
+        tracing::warn!("--unsafe-stale-reads: linearizable reads are served WITHOUT ReadIndex (tests only)");
+    }
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {
         let secure = url.scheme() == "https";
