@@ -565,9 +565,33 @@ pub struct RecoverArgs {
         long,
         value_name = "string",
         default_value = "",
-        help = "Data dir of the surviving member to recover from (its cairn must be stopped)"
+        help = "Data dir of the surviving member to recover from (its cairn must be stopped), or to create with --from-snapshot"
     )]
     pub data_dir: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        help = "Rebuild from this etcd snapshot file when no member has usable data: creates --data-dir as a one-member cluster"
+    )]
+    pub from_snapshot: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "default",
+        help = "With --from-snapshot: the member's name (cairn's --name)"
+    )]
+    pub name: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "http://localhost:2380",
+        help = "With --from-snapshot: the member's peer URLs (cairn's --initial-advertise-peer-urls)"
+    )]
+    pub initial_advertise_peer_urls: String,
 
     #[arg(long, value_name = "int", default_value = "1000000000", allow_hyphen_values = true,
           value_parser = go_int64,

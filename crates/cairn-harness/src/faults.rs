@@ -117,9 +117,10 @@ async fn client_loop(
     while !stop.load(Ordering::SeqCst) {
         if client.is_none() {
             let e = &endpoints[rng.gen_range(0..endpoints.len())];
-            client = Client::connect_with_timeout(e, Duration::from_millis(500), Duration::from_secs(2))
-                .await
-                .ok();
+            client =
+                Client::connect_with_timeout(e, Duration::from_millis(500), Duration::from_secs(2))
+                    .await
+                    .ok();
             if client.is_none() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -132,10 +133,10 @@ async fn client_loop(
         let value = format!("c{id}-{n}");
         let roll = rng.gen_range(0..100);
         let call = nanos(start);
-        let (input, result): (KvInput, std::result::Result<KvOutput, tonic::Status>) = if roll < 40 {
-            let r = c
-                .kv
-                .range(RangeRequest {
+        let (input, result): (KvInput, std::result::Result<KvOutput, tonic::Status>) = if roll < 40
+        {
+            let r =
+                c.kv.range(RangeRequest {
                     key: key.clone().into_bytes(),
                     ..Default::default()
                 })
@@ -152,9 +153,8 @@ async fn client_loop(
                 });
             (KvInput::Get { key: key.clone() }, r)
         } else if roll < 70 {
-            let r = c
-                .kv
-                .put(PutRequest {
+            let r =
+                c.kv.put(PutRequest {
                     key: key.clone().into_bytes(),
                     value: value.clone().into_bytes(),
                     ..Default::default()
@@ -186,9 +186,8 @@ async fn client_loop(
                     ..Default::default()
                 },
             };
-            let r = c
-                .kv
-                .txn(TxnRequest {
+            let r =
+                c.kv.txn(TxnRequest {
                     compare: vec![compare],
                     success: vec![RequestOp {
                         request: Some(request_op::Request::RequestPut(PutRequest {
@@ -210,9 +209,8 @@ async fn client_loop(
                 r,
             )
         } else {
-            let r = c
-                .kv
-                .delete_range(DeleteRangeRequest {
+            let r =
+                c.kv.delete_range(DeleteRangeRequest {
                     key: key.clone().into_bytes(),
                     ..Default::default()
                 })
@@ -259,7 +257,12 @@ fn heal(cluster: &mut Cluster) -> Result<()> {
 }
 
 /// Injects one fault, waits `hold`, heals it. Returns what it did.
-async fn inject(cluster: &mut Cluster, rng: &mut StdRng, kind: FaultKind, hold: Duration) -> Result<String> {
+async fn inject(
+    cluster: &mut Cluster,
+    rng: &mut StdRng,
+    kind: FaultKind,
+    hold: Duration,
+) -> Result<String> {
     let size = cluster.len();
     let what = match kind {
         FaultKind::KillMember => {
@@ -346,7 +349,8 @@ pub async fn run(cluster: &mut Cluster, cfg: &FaultRunConfig) -> Result<FaultRun
     while healed.elapsed() < Duration::from_secs(30) {
         let e = &endpoints[rng.gen_range(0..endpoints.len())];
         if let Ok(mut c) =
-            Client::connect_with_timeout(e, Duration::from_millis(500), Duration::from_secs(1)).await
+            Client::connect_with_timeout(e, Duration::from_millis(500), Duration::from_secs(1))
+                .await
         {
             if c.put("reg/healed", "yes").await.is_ok() {
                 recovery = Some(healed.elapsed());
@@ -377,19 +381,33 @@ pub fn save_artifacts(name: &str, cluster: &Cluster, report: &FaultRunReport) ->
         .join("test-artifacts/faults")
         .join(name);
     let _ = std::fs::create_dir_all(&dir);
-    let mut text = format!("seed {}\nverdict {:?}\nrecovery {:?}\nfaults:\n", report.seed, report.verdict, report.recovery);
+    let mut text = format!(
+        "seed {}\nverdict {:?}\nrecovery {:?}\nfaults:\n",
+        report.seed, report.verdict, report.recovery
+    );
     for f in &report.faults {
         let _ = writeln!(text, "  {f}");
     }
     let _ = std::fs::write(dir.join("summary.txt"), text);
     let mut ops = String::new();
     for op in &report.history {
-        let ret = if op.is_pending() { "pending".to_string() } else { op.ret.to_string() };
-        let _ = writeln!(ops, "{} {} {} {:?} {:?}", op.client, op.call, ret, op.input, op.output);
+        let ret = if op.is_pending() {
+            "pending".to_string()
+        } else {
+            op.ret.to_string()
+        };
+        let _ = writeln!(
+            ops,
+            "{} {} {} {:?} {:?}",
+            op.client, op.call, ret, op.input, op.output
+        );
     }
     let _ = std::fs::write(dir.join("history.txt"), ops);
     for i in 0..cluster.len() {
-        let _ = std::fs::write(dir.join(format!("{}.log", cluster.name(i))), cluster.read_log(i));
+        let _ = std::fs::write(
+            dir.join(format!("{}.log", cluster.name(i))),
+            cluster.read_log(i),
+        );
     }
     dir
 }

@@ -28,7 +28,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The seeds to run: `CAIRN_FAULT_SEED` alone, or `count` seeds from `base`.
 fn seeds(base: u64, count: u64) -> Vec<u64> {
-    match std::env::var("CAIRN_FAULT_SEED").ok().and_then(|v| v.parse().ok()) {
+    match std::env::var("CAIRN_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(seed) => vec![seed],
         None => (0..env_u64("CAIRN_FAULT_SCHEDULES", count))
             .map(|i| base + i)
@@ -36,7 +39,11 @@ fn seeds(base: u64, count: u64) -> Vec<u64> {
     }
 }
 
-async fn run_schedule(spec: ClusterSpec, cfg: &FaultRunConfig, label: &str) -> faults::FaultRunReport {
+async fn run_schedule(
+    spec: ClusterSpec,
+    cfg: &FaultRunConfig,
+    label: &str,
+) -> faults::FaultRunReport {
     let mut cluster = Cluster::start(spec).await.expect("cluster starts");
     let report = faults::run(&mut cluster, cfg).await.expect("fault run");
     let name = format!("{label}-seed{}", cfg.seed);
@@ -65,7 +72,9 @@ fn assert_correct(report: &faults::FaultRunReport, label: &str) {
         report.seed,
         report.seed
     );
-    let recovery = report.recovery.expect("the cluster took no write after healing");
+    let recovery = report
+        .recovery
+        .expect("the cluster took no write after healing");
     assert!(
         recovery < Duration::from_secs(10),
         "{label} seed {}: first write {recovery:?} after healing",

@@ -6,6 +6,9 @@
 //! read at an old revision gets a compaction error). Two fresh members join with
 //! `--join`: three healthy voters. The killed members, restarted on their old
 //! data dirs, stop with the "superseded" message and their data dirs untouched.
+//! A watcher resuming at an old revision is cancelled with the compaction.
+//! All data dirs lost: `recover --from-snapshot` builds a one-member cluster
+//! from a snapshot (plan first, refusing a second run), two members `--join`.
 
 use std::path::Path;
 use std::process::Command;
@@ -122,6 +125,7 @@ async fn offline_recover_then_join_and_fence() {
         .output()
         .expect("etcdctl");
     assert!(String::from_utf8_lossy(&old.stderr).contains("required revision has been compacted"));
+    assert_old_watch_compacted(&c2, last, last + 1000).await;
 
     // The killed members come back on their old data: fenced, untouched.
     for i in [0, 1] {
@@ -142,8 +146,15 @@ async fn offline_recover_then_join_and_fence() {
         );
     }
 
-    // Two fresh members join through the survivor's client URL.
-    let joiners: Vec<usize> = ["n3", "n4"]
+    join_two_and_check(&mut cluster, 2, &["n3", "n4"], 100).await;
+}
+
+/// Two fresh members join through member `through`'s client URL; then three
+/// healthy voters hold the `keys` keys plus one written afterwards.
+async fn join_two_and_check(cluster: &mut Cluster, through: usize, names: &[&str], keys: usize) {
+    let ep = cluster.endpoint(through);
+    let mut c = cluster.client(through).await.expect("client");
+    let joiners: Vec<usize> = names
         .iter()
         .map(|name| {
             let i = cluster.add_joining_member(name).expect("slot");
@@ -159,17 +170,133 @@ async fn offline_recover_then_join_and_fence() {
     }
     let start = Instant::now();
     loop {
-        let members = c2.member_list().await.expect("member list").members;
+        let members = c.member_list().await.expect("member list").members;
         if members.len() == 3 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
             break;
         }
         assert!(start.elapsed() < DEADLINE, "{members:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    c2.put("after", "recovery").await.expect("write");
+    c.put("after", "recovery").await.expect("write");
     for &i in &joiners {
         let mut cj = cluster.client(i).await.expect("client");
         let all = cj.get_all(false).await.expect("read");
-        assert_eq!(all.kvs.len(), 101);
+        assert_eq!(all.kvs.len(), keys + 1);
     }
+}
+
+/// A watcher resuming from a revision of the old cluster gets a compaction
+/// (cancelled with the bumped compact revision), not a silent gap.
+async fn assert_old_watch_compacted(client: &cairn_harness::Client, old_rev: i64, compact: i64) {
+    use cairn_proto::etcdserverpb::watch_request::RequestUnion;
+    use cairn_proto::etcdserverpb::{WatchCreateRequest, WatchRequest};
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: vec![0],
+            range_end: vec![0],
+            start_revision: old_rev + 1,
+            ..Default::default()
+        })),
+    })
+    .await
+    .expect("queued");
+    let mut stream = client
+        .watch
+        .clone()
+        .watch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = stream.message().await.expect("created").expect("created");
+    assert!(created.created);
+    let cancel = tokio::time::timeout(DEADLINE, stream.message())
+        .await
+        .expect("an answer")
+        .expect("stream")
+        .expect("message");
+    assert!(cancel.canceled, "{cancel:?}");
+    assert_eq!(cancel.compact_revision, compact);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_data_lost_recover_from_snapshot_then_join() {
+    let mut cluster = Cluster::start(ClusterSpec::new(cairn_bin(), 3))
+        .await
+        .expect("three members");
+    let mut c = cluster.client(0).await.expect("client");
+    let mut last = 0;
+    for n in 0..50 {
+        let r = c
+            .put(format!("s{n:03}"), format!("v{n}"))
+            .await
+            .expect("put");
+        last = r.header.map(|h| h.revision).unwrap_or(0);
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let snap = work.path().join("backup.db");
+    let saved = Command::new(cairnctl_bin())
+        .args(["--endpoints", &cluster.endpoint(0), "snapshot", "save"])
+        .arg(&snap)
+        .output()
+        .expect("snapshot save");
+    assert!(saved.status.success(), "{saved:?}");
+
+    // Every member and every data dir is lost.
+    for i in 0..3 {
+        cluster.kill(i).expect("kill");
+        std::fs::remove_dir_all(cluster.data_dir(i)).expect("data dir removed");
+    }
+    let dir = cluster.data_dir(0).to_path_buf();
+    let peer = cluster.peer_url(0);
+    let args = |yes: bool| {
+        let mut v = vec![
+            "recover".to_string(),
+            "--from-snapshot".into(),
+            snap.display().to_string(),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--name".into(),
+            cluster.name(0).to_string(),
+            "--initial-advertise-peer-urls".into(),
+            peer.clone(),
+            "--bump-revision".into(),
+            "1000".into(),
+        ];
+        if yes {
+            v.push("--yes".into());
+        }
+        v
+    };
+    let plan = Command::new(cairnctl_bin())
+        .args(args(false))
+        .output()
+        .expect("plan");
+    assert!(plan.status.success(), "{plan:?}");
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("Nothing was changed"));
+    assert!(!dir.exists(), "the plan alone created the data dir");
+    let done = Command::new(cairnctl_bin())
+        .args(args(true))
+        .output()
+        .expect("recover");
+    assert!(done.status.success(), "{done:?}");
+    let report = String::from_utf8_lossy(&done.stdout);
+    assert!(report.contains("is now the one-member cluster"), "{report}");
+    // Run twice: the data dir exists now, so it refuses and changes nothing.
+    let before = cairn_harness::files::tree_digest(&dir);
+    let again = Command::new(cairnctl_bin())
+        .args(args(true))
+        .output()
+        .expect("again");
+    assert!(!again.status.success(), "a second run must refuse");
+    assert_eq!(cairn_harness::files::tree_digest(&dir), before);
+
+    cluster.start_member(0).expect("start the restored member");
+    cluster.wait_healthy(0, DEADLINE).await.expect("healthy");
+    let mut c0 = cluster.client(0).await.expect("client");
+    let all = c0.get_all(false).await.expect("read");
+    assert_eq!(all.kvs.len(), 50, "the snapshot's data");
+    assert_eq!(all.header.map(|h| h.revision), Some(last + 1000));
+    assert_old_watch_compacted(&c0, last, last + 1000).await;
+    join_two_and_check(&mut cluster, 0, &["r1", "r2"], 50).await;
 }

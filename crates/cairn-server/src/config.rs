@@ -477,7 +477,11 @@ mod tests {
     #[test]
     fn unsafe_stale_reads_needs_the_test_env() {
         assert!(run(&["--unsafe-stale-reads"], &[]).is_err());
-        let c = run(&["--unsafe-stale-reads"], &[("CAIRN_UNSAFE_TEST_FLAGS", "1")]).unwrap();
+        let c = run(
+            &["--unsafe-stale-reads"],
+            &[("CAIRN_UNSAFE_TEST_FLAGS", "1")],
+        )
+        .unwrap();
         assert!(c.unsafe_stale_reads);
         assert!(!run(&[], &[]).unwrap().unsafe_stale_reads);
     }

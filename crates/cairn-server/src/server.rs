@@ -203,7 +203,9 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         unsafe_stale_reads: cfg.unsafe_stale_reads,
     };
     if cfg.unsafe_stale_reads {
-        tracing::warn!("--unsafe-stale-reads: linearizable reads are served WITHOUT ReadIndex (tests only)");
+        tracing::warn!(
+            "--unsafe-stale-reads: linearizable reads are served WITHOUT ReadIndex (tests only)"
+        );
     }
     let mut client_listeners = Vec::new();
     for url in &cfg.listen_client_urls {

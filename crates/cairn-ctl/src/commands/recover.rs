@@ -24,6 +24,9 @@ fn io(e: std::io::Error) -> CtlError {
 }
 
 pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
+    if !a.from_snapshot.is_empty() {
+        return from_snapshot(ctx, a);
+    }
     if a.data_dir.is_empty() {
         return plan_online(ctx, a);
     }
@@ -110,6 +113,93 @@ pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         identity.member_id,
         identity.cluster_id,
         r.revision,
+        after.revision,
+        after.compact_revision,
+        after.keys
+    )
+    .map_err(io)
+}
+
+/// `--from-snapshot FILE --data-dir D`: when every data dir is lost, builds
+/// `D` from an etcd snapshot as a one-member cluster (new cluster ID), with the
+/// revision bumped and marked compacted; other members then `--join` it.
+fn from_snapshot(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
+    if a.data_dir.is_empty() {
+        return Err(CtlError::bad_args(
+            "--from-snapshot needs --data-dir (the new member's data dir, which must not exist yet)",
+        ));
+    }
+    if a.bump_revision < 0 {
+        return Err(CtlError::bad_args("--bump-revision must not be negative"));
+    }
+    let file = std::path::PathBuf::from(&a.from_snapshot);
+    let bytes =
+        std::fs::read(&file).map_err(|e| CtlError::error(format!("{}: {e}", file.display())))?;
+    let status = cairn_snapshot::file::status(&bytes)
+        .map_err(|e| CtlError::error(format!("{}: {e}", file.display())))?;
+    let urls: Vec<String> = a
+        .initial_advertise_peer_urls
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut plan = format!(
+        "Snapshot {}: revision {}, {} entries, hash {:x}\n\nPlan:\n",
+        file.display(),
+        status.revision,
+        status.total_keys,
+        status.hash
+    );
+    plan.push_str(&format!(
+        "  1. create {} as member {:?} ({}) of a new one-member cluster holding the snapshot's data\n",
+        a.data_dir, a.name, a.initial_advertise_peer_urls
+    ));
+    if a.bump_revision > 0 {
+        plan.push_str(&format!(
+            "  2. move the revision forward by {} and mark it compacted: clients and watchers see a compaction, never a revision going backwards\n",
+            a.bump_revision
+        ));
+    } else {
+        plan.push_str("  2. keep the snapshot's revision (--bump-revision 0)\n");
+    }
+    plan.push_str(&format!(
+        "Afterwards: start cairn with --name {} --data-dir {} --initial-advertise-peer-urls {} (and its client URLs), \
+         then start the other members with empty data dirs and `--join <its client URL>`.\n\
+         What is lost: every write after the snapshot was taken.\n",
+        a.name, a.data_dir, a.initial_advertise_peer_urls
+    ));
+    ctx.out.write_all(plan.as_bytes()).map_err(io)?;
+    if !a.yes {
+        writeln!(
+            ctx.out,
+            "\nNothing was changed. Run again with --yes to carry out this plan."
+        )
+        .map_err(io)?;
+        return Ok(());
+    }
+    let started = Instant::now();
+    let target = bootstrap::RestoreTarget {
+        data_dir: std::path::PathBuf::from(&a.data_dir),
+        name: a.name.clone(),
+        initial_cluster: vec![(a.name.clone(), urls.clone())],
+        initial_cluster_token: format!("cairn-recovered-{}", status.hash),
+        initial_advertise_peer_urls: urls,
+    };
+    let identity = super::snapshot::restore_into(
+        ctx,
+        &file,
+        &target,
+        false,
+        a.bump_revision,
+        a.bump_revision > 0,
+    )?;
+    let after = bootstrap::inspect(&target.data_dir).map_err(|e| CtlError::error(e.to_string()))?;
+    writeln!(
+        ctx.out,
+        "\nDone in {:?}: member {:x} is now the one-member cluster {:x}; revision {} -> {} (compacted at {}), {} keys.",
+        started.elapsed(),
+        identity.member_id,
+        identity.cluster_id,
+        status.revision,
         after.revision,
         after.compact_revision,
         after.keys

@@ -231,8 +231,31 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
             .map(str::to_string)
             .collect(),
     };
-    let bytes = read_file(&path)?;
-    let db = cairn_snapshot::file::verify(&bytes, a.skip_hash_check)
+    restore_into(
+        ctx,
+        &path,
+        &target,
+        a.skip_hash_check,
+        a.bump_revision as i64,
+        a.mark_compacted,
+    )
+    .map(drop)
+}
+
+/// Restores the etcd snapshot at `path` into `target` (a new data dir),
+/// moving the revision forward by `bump` and marking it compacted if `mark`.
+/// Logs etcdutl's lines; returns the new member's identity.
+pub(crate) fn restore_into(
+    ctx: &mut Ctx<'_>,
+    path: &Path,
+    target: &RestoreTarget,
+    skip_hash_check: bool,
+    bump: i64,
+    mark: bool,
+) -> Result<cairn_raft::datadir::Identity, CtlError> {
+    let data_dir = target.data_dir.clone();
+    let bytes = read_file(path)?;
+    let db = cairn_snapshot::file::verify(&bytes, skip_hash_check)
         .map_err(|e| CtlError::error(e.to_string()))?;
     let data = cairn_snapshot::read_etcd(db).map_err(|e| CtlError::error(e.to_string()))?;
     let shown = path.display().to_string();
@@ -267,14 +290,13 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
     }
     let compacted = data.compact_revision.unwrap_or(-1);
     let current = newest.max(compacted);
-    let bumped = current.saturating_add(a.bump_revision as i64);
+    let bumped = current.saturating_add(bump);
     let state = RestoredState {
         rows,
-        current_revision: (a.bump_revision > 0).then_some(bumped),
-        compact_revision: if a.mark_compacted { bumped } else { compacted },
+        current_revision: (bump > 0).then_some(bumped),
+        compact_revision: if mark { bumped } else { compacted },
     };
-    let identity =
-        bootstrap::restore(&target, state).map_err(|e| CtlError::error(e.to_string()))?;
+    let identity = bootstrap::restore(target, state).map_err(|e| CtlError::error(e.to_string()))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -292,5 +314,5 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
             ("cluster-id", Field::Str(&cluster)),
         ],
     );
-    Ok(())
+    Ok(identity)
 }

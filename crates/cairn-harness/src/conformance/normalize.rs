@@ -524,7 +524,10 @@ mod tests {
             remaining_ttl("lease 1 granted with TTL(100s), remaining(97s)"),
             "lease 1 granted with TTL(100s), remaining(<n>s)"
         );
-        assert_eq!(remaining_ttl(r#"{"ttl":99,"TTL":5}"#), r#"{"ttl":<n>,"TTL":<n>}"#);
+        assert_eq!(
+            remaining_ttl(r#"{"ttl":99,"TTL":5}"#),
+            r#"{"ttl":<n>,"TTL":<n>}"#
+        );
     }
     use crate::conformance::script::parse_script;
 
