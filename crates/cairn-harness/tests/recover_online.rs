@@ -86,6 +86,18 @@ async fn online_recover_picks_the_freshest_survivor() {
     );
     assert!(text.contains("Nothing was changed"), "{text}");
 
+    // One reachable endpoint is enough: the others are learned from the membership.
+    let (ok, text) = recover(&cluster.endpoint(behind), &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("Endpoints learned from the membership"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Freshest: member {full_id:x}")),
+        "{text}"
+    );
+
     let (ok, text) = recover(&all, &["--yes"]);
     assert!(ok, "{text}");
     assert!(text.contains("Recovered in"), "{text}");

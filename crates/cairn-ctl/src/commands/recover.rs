@@ -218,14 +218,46 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     let parent = crate::client::Client::new(settings.clone());
     let mut seen: Vec<(String, InspectResponse)> = Vec::new();
     let mut unreachable = Vec::new();
-    for ep in &settings.endpoints {
-        let mut client = parent.for_endpoint(ep);
+    // The given endpoints, then every client URL the reachable members know
+    // from the membership (so one reachable endpoint is enough).
+    let bare = |url: &str| {
+        url.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let mut queue: Vec<String> = settings.endpoints.clone();
+    let mut asked: Vec<String> = Vec::new();
+    let mut learned: Vec<String> = Vec::new();
+    while let Some(ep) = queue.pop() {
+        if asked.iter().any(|a| bare(a) == bare(&ep)) {
+            continue;
+        }
+        asked.push(ep.clone());
+        let mut client = parent.for_endpoint(&ep);
         match ctx.block_on(client.inspect(timeout))? {
-            Ok(r) => seen.push((ep.clone(), r)),
+            Ok(r) => {
+                for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
+                    if !asked.iter().any(|a| bare(a) == bare(url))
+                        && !queue.iter().any(|q| bare(q) == bare(url))
+                    {
+                        learned.push(url.clone());
+                        queue.push(url.clone());
+                    }
+                }
+                seen.push((ep, r));
+            }
             Err(e) => unreachable.push(format!("{ep} ({})", e.message)),
         }
     }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
+    if !learned.is_empty() {
+        out.push_str(&format!(
+            "Endpoints learned from the membership: {}\n",
+            learned.join(", ")
+        ));
+    }
     out.push_str("Reachable members:\n");
     for (ep, r) in &seen {
         out.push_str(&format!(
