@@ -34,6 +34,33 @@ fn clean(header: &mut Option<ResponseHeader>) {
     }
 }
 
+/// Responses whose header `clean` can reach.
+trait Headed {
+    fn header_mut(&mut self) -> &mut Option<ResponseHeader>;
+}
+
+macro_rules! headed {
+    ($($t:ty),*) => {
+        $(impl Headed for $t {
+            fn header_mut(&mut self) -> &mut Option<ResponseHeader> {
+                &mut self.header
+            }
+        })*
+    };
+}
+
+headed!(
+    cairn_proto::etcdserverpb::LeaseGrantResponse,
+    cairn_proto::etcdserverpb::LeaseRevokeResponse,
+    cairn_proto::etcdserverpb::LeaseTimeToLiveResponse
+);
+
+fn cleaned<T: Headed>(r: tonic::Response<T>) -> tonic::Response<T> {
+    let mut r = r.into_inner();
+    clean(r.header_mut());
+    tonic::Response::new(r)
+}
+
 fn render<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> String {
     match r {
         Ok(r) => format!("{:?}", r.into_inner()),
@@ -268,11 +295,7 @@ async fn script(cluster: &Cluster) -> Vec<String> {
             lease
                 .lease_grant(LeaseGrantRequest { ttl: 60, id: 1000 })
                 .await
-                .map(|r| {
-                    let mut r = r.into_inner();
-                    clean(&mut r.header);
-                    tonic::Response::new(r)
-                }),
+                .map(cleaned),
         )],
     );
     log(
@@ -289,11 +312,7 @@ async fn script(cluster: &Cluster) -> Vec<String> {
             lease
                 .lease_grant(LeaseGrantRequest { ttl: 1, id: 2000 })
                 .await
-                .map(|r| {
-                    let mut r = r.into_inner();
-                    clean(&mut r.header);
-                    tonic::Response::new(r)
-                }),
+                .map(cleaned),
         )],
     );
     log(
@@ -302,11 +321,7 @@ async fn script(cluster: &Cluster) -> Vec<String> {
             lease
                 .lease_revoke(LeaseRevokeRequest { id: 2000 })
                 .await
-                .map(|r| {
-                    let mut r = r.into_inner();
-                    clean(&mut r.header);
-                    tonic::Response::new(r)
-                }),
+                .map(cleaned),
         )],
     );
     log(
@@ -354,11 +369,7 @@ async fn script(cluster: &Cluster) -> Vec<String> {
             lease
                 .lease_time_to_live(LeaseTimeToLiveRequest { id: 5, keys: true })
                 .await
-                .map(|r| {
-                    let mut r = r.into_inner();
-                    clean(&mut r.header);
-                    tonic::Response::new(r)
-                }),
+                .map(cleaned),
         )],
     );
     let leases = lease
@@ -406,11 +417,7 @@ async fn script(cluster: &Cluster) -> Vec<String> {
             lease
                 .lease_revoke(LeaseRevokeRequest { id: 1000 })
                 .await
-                .map(|r| {
-                    let mut r = r.into_inner();
-                    clean(&mut r.header);
-                    tonic::Response::new(r)
-                }),
+                .map(cleaned),
         )],
     );
     log("revoke events", s.read_sorted(2).await);

@@ -26,7 +26,7 @@ use cairn_proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRe
 use openraft::async_runtime::WatchReceiver;
 
 use crate::errors::ProposeError;
-use crate::node::{classify_forward_error, RaftNode, Retry};
+use crate::node::{classify_forward_error, time_left, RaftNode, Retry};
 
 /// How often the leader looks for expired leases (etcd: every 500 ms).
 const EXPIRY_CHECK: Duration = Duration::from_millis(100);
@@ -393,21 +393,13 @@ impl RaftNode {
         renew: bool,
         deadline: Instant,
     ) -> Result<LeaseClock, Retry> {
-        let mut client = self
-            .inner
-            .channels
-            .client(&leader.peer_urls)
-            .map_err(|_| Retry::Again)?;
+        let mut client = self.leader_client(leader)?;
         let mut request = tonic::Request::new(LeaseClockRequest {
             cluster_id: self.cluster_id(),
             id,
             renew,
         });
-        request.set_timeout(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
+        request.set_timeout(time_left(deadline));
         match client.lease_clock(request).await {
             Ok(resp) => {
                 let r = resp.into_inner();

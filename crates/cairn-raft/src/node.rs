@@ -480,26 +480,30 @@ impl RaftNode {
         }
     }
 
+    /// A peer client for the leader (Retry::Again when its URLs are unusable).
+    pub(crate) fn leader_client(
+        &self,
+        leader: &PeerNode,
+    ) -> Result<cairn_proto::cairnpb::peer_client::PeerClient<tonic::transport::Channel>, Retry>
+    {
+        self.inner
+            .channels
+            .client(&leader.peer_urls)
+            .map_err(|_| Retry::Again)
+    }
+
     async fn forward(
         &self,
         leader: &PeerNode,
         req: InternalRequest,
         deadline: Instant,
     ) -> Result<InternalResponse, Retry> {
-        let mut client = self
-            .inner
-            .channels
-            .client(&leader.peer_urls)
-            .map_err(|_| Retry::Again)?;
+        let mut client = self.leader_client(leader)?;
         let mut request = tonic::Request::new(ProposeRequest {
             cluster_id: self.cluster_id(),
             request: Some(req),
         });
-        request.set_timeout(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
+        request.set_timeout(time_left(deadline));
         match client.propose(request).await {
             Ok(resp) => resp.into_inner().response.ok_or_else(|| {
                 Retry::Fail(ProposeError::Remote(
@@ -579,19 +583,11 @@ impl RaftNode {
     }
 
     async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
-        let mut client = self
-            .inner
-            .channels
-            .client(&leader.peer_urls)
-            .map_err(|_| Retry::Again)?;
+        let mut client = self.leader_client(leader)?;
         let mut request = tonic::Request::new(ReadIndexRequest {
             cluster_id: self.cluster_id(),
         });
-        request.set_timeout(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
+        request.set_timeout(time_left(deadline));
         match client.read_index(request).await {
             Ok(resp) => Ok(resp.into_inner().read_index),
             Err(status) => Err(classify_forward_error(status)),
@@ -607,6 +603,13 @@ impl RaftNode {
             tracing::error!("state machine sync at shutdown failed: {e}");
         }
     }
+}
+
+/// What is left until `deadline` (at least a millisecond, for a request timeout).
+pub(crate) fn time_left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
 }
 
 pub(crate) enum Retry {

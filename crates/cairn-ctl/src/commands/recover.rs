@@ -92,27 +92,46 @@ pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
          (`cairn --join <this member's client URL>` or `member add`). Other members' old data dirs \
          must be moved aside before they rejoin.\n",
     );
-    ctx.out.write_all(plan.as_bytes()).map_err(io)?;
-    if !a.yes {
-        writeln!(
-            ctx.out,
-            "\nNothing was changed. Run again with --yes to carry out this plan."
-        )
-        .map_err(io)?;
+    if !show_plan(ctx, &plan, a.yes)? {
         return Ok(());
     }
     let started = Instant::now();
     let bump = (a.bump_revision > 0).then_some(a.bump_revision);
     let identity =
         bootstrap::force_new_cluster(&dir, bump).map_err(|e| CtlError::error(e.to_string()))?;
-    let after = bootstrap::inspect(&dir).map_err(|e| CtlError::error(e.to_string()))?;
+    report_done(ctx, started, &identity, r.revision, &dir)
+}
+
+/// Prints the plan; without `--yes` says nothing changed. Returns whether to
+/// carry it out.
+fn show_plan(ctx: &mut Ctx<'_>, plan: &str, yes: bool) -> Result<bool, CtlError> {
+    ctx.out.write_all(plan.as_bytes()).map_err(io)?;
+    if !yes {
+        writeln!(
+            ctx.out,
+            "\nNothing was changed. Run again with --yes to carry out this plan."
+        )
+        .map_err(io)?;
+    }
+    Ok(yes)
+}
+
+/// The closing line of an offline recovery: what `dir` holds now.
+fn report_done(
+    ctx: &mut Ctx<'_>,
+    started: Instant,
+    identity: &cairn_raft::datadir::Identity,
+    revision_before: i64,
+    dir: &std::path::Path,
+) -> Result<(), CtlError> {
+    let after = bootstrap::inspect(dir).map_err(|e| CtlError::error(e.to_string()))?;
     writeln!(
         ctx.out,
         "\nDone in {:?}: member {:x} is now the one-member cluster {:x}; revision {} -> {} (compacted at {}), {} keys.",
         started.elapsed(),
         identity.member_id,
         identity.cluster_id,
-        r.revision,
+        revision_before,
         after.revision,
         after.compact_revision,
         after.keys
@@ -167,13 +186,7 @@ fn from_snapshot(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
          What is lost: every write after the snapshot was taken.\n",
         a.name, a.data_dir, a.initial_advertise_peer_urls
     ));
-    ctx.out.write_all(plan.as_bytes()).map_err(io)?;
-    if !a.yes {
-        writeln!(
-            ctx.out,
-            "\nNothing was changed. Run again with --yes to carry out this plan."
-        )
-        .map_err(io)?;
+    if !show_plan(ctx, &plan, a.yes)? {
         return Ok(());
     }
     let started = Instant::now();
@@ -192,19 +205,7 @@ fn from_snapshot(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         a.bump_revision,
         a.bump_revision > 0,
     )?;
-    let after = bootstrap::inspect(&target.data_dir).map_err(|e| CtlError::error(e.to_string()))?;
-    writeln!(
-        ctx.out,
-        "\nDone in {:?}: member {:x} is now the one-member cluster {:x}; revision {} -> {} (compacted at {}), {} keys.",
-        started.elapsed(),
-        identity.member_id,
-        identity.cluster_id,
-        status.revision,
-        after.revision,
-        after.compact_revision,
-        after.keys
-    )
-    .map_err(io)
+    report_done(ctx, started, &identity, status.revision, &target.data_dir)
 }
 
 /// The online form, so far the plan only: inspects every `--endpoints` member
