@@ -1,7 +1,7 @@
-//! `cairnctl bench` end to end: runs the put, range, txn-put and watch workloads
-//! against a real single-member etcd 3.5.1 and against a single Cairn
-//! member, checking the JSON report's counts (never its timings) and, for
-//! put, the keys left behind.
+//! `cairnctl bench` end to end: runs the put, range, txn-put, watch and
+//! lease-keepalive workloads against a real single-member etcd 3.5.1 and
+//! against a single Cairn member, checking the JSON report's counts (never
+//! its timings) and what put and lease-keepalive leave behind.
 //!
 //! Needs `CAIRN_ETCD_BIN_DIR` (etcd 3.5.1's `etcd` and `etcdctl`; set by
 //! `scripts/test`) and the workspace's `cairn` binary next to this test's
@@ -199,6 +199,26 @@ fn exercise(server: &Server, watch: bool) {
         "3",
     ]);
     assert_clean(&report, 100);
+
+    // 4 clients, each with its own lease, renew 200 times in all, then
+    // revoke their leases.
+    let report = server.bench(&[
+        "lease-keepalive",
+        "--total",
+        "200",
+        "--clients",
+        "4",
+        "--conns",
+        "2",
+    ]);
+    assert_clean(&report, 200);
+    let out = server.etcdctl(&["lease", "list"]);
+    assert!(out.status.success(), "etcdctl lease list failed: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "found 0 leases\n",
+        "leases left behind"
+    );
 
     if !watch {
         return;

@@ -68,6 +68,14 @@ pub enum BenchCommand {
         long_about = "Benchmark watch: --watchers watchers of one key over --streams Watch streams;\none writer puts the key --total times at --put-rate puts/s. Each (put, watcher)\npair is one result, timed from the put's acknowledgement to the event's arrival.\n"
     )]
     Watch(WatchBenchArgs),
+
+    #[command(
+        name = "lease-keepalive",
+        about = "Benchmark lease keepalive",
+        override_usage = "lease-keepalive [options]",
+        long_about = "Benchmark lease-keepalive: each client grants a lease, then renews it --total\ntimes overall over a LeaseKeepAlive stream, one request at a time, timing each\nrenewal from request to answer.\n"
+    )]
+    LeaseKeepalive(LeaseKeepaliveBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -152,6 +160,12 @@ pub struct WatchBenchArgs {
           help = "Value size of put request")]
     pub val_size: i64,
 
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct LeaseKeepaliveBenchArgs {
     #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
     pub args: Vec<OsString>,
 }

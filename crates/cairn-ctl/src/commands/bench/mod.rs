@@ -2,11 +2,12 @@
 //! speaks only the etcd v3 gRPC API, so the same run can be pointed at Cairn
 //! or at etcd. This module checks the flags and ties the parts together:
 //! `args` (flags), `workload` (requests), `conn` (connections), `runner`
-//! (concurrency and pacing), `watch` (the watch workload), `progress` (the
-//! bar) and `report` (output).
+//! (concurrency and pacing), `watch` (the watch workload), `lease` (the
+//! lease-keepalive workload), `progress` (the bar) and `report` (output).
 
 pub mod args;
 pub mod conn;
+pub mod lease;
 pub mod progress;
 pub mod report;
 pub mod runner;
@@ -34,6 +35,8 @@ enum Job {
     /// Independent requests from `--clients` clients.
     Requests(Arc<Workload>),
     Watch(watch::WatchPlan),
+    /// Lease renewals from `--clients` clients.
+    LeaseKeepalive,
 }
 
 /// How the report is written (`-w`).
@@ -57,6 +60,14 @@ pub fn run(ctx: &mut Ctx<'_>, args: &BenchArgs, command: &BenchCommand) -> Resul
     let plan = plan(args)?;
     let job = match command {
         BenchCommand::Watch(a) => Job::Watch(watch_plan(a, plan.total)?),
+        BenchCommand::LeaseKeepalive(a) => {
+            if !a.args.is_empty() {
+                return Err(CtlError::bad_args(
+                    "bench lease-keepalive takes no arguments",
+                ));
+            }
+            Job::LeaseKeepalive
+        }
         other => Job::Requests(Arc::new(workload(other)?)),
     };
     let (settings, _) = ctx.globals.client_config(ctx.err)?;
@@ -79,6 +90,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: &BenchArgs, command: &BenchCommand) -> Resul
             let events = watch.puts.saturating_mul(watch.watchers as u64);
             let work = watch::run(channels, watch, done.clone());
             runtime.block_on(progress::drive(err, bar, &done, events, work))?
+        }
+        Job::LeaseKeepalive => {
+            let work = lease::run(channels, plan, done.clone());
+            runtime.block_on(progress::drive(err, bar, &done, plan.total, work))
         }
     };
     drop(runtime);
@@ -120,7 +135,9 @@ fn workload(command: &BenchCommand) -> Result<Workload, CtlError> {
         BenchCommand::Put(a) => put_workload(a),
         BenchCommand::Range(a) => range_workload(a),
         BenchCommand::TxnPut(a) => txn_put_workload(a),
-        BenchCommand::Watch(_) => Err(CtlError::error("watch is not a request workload")),
+        BenchCommand::Watch(_) | BenchCommand::LeaseKeepalive(_) => {
+            Err(CtlError::error("not a key-value request workload"))
+        }
     }
 }
 
