@@ -421,10 +421,14 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
     })
 }
 
-/// A duration flag that must be above zero.
+/// Longest interval a duration flag may hold: timers add it to the clock, and
+/// an addition past the clock's range would panic.
+const MAX_FLAG_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A duration flag that must be above zero (and at most 100 years).
 fn positive_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
     match parse_go_duration(raw) {
-        Some(d) if !d.is_zero() => Ok(d),
+        Some(d) if !d.is_zero() && d <= MAX_FLAG_DURATION => Ok(d),
         _ => Err(bad(name, raw, "invalid duration")),
     }
 }
@@ -484,6 +488,14 @@ mod tests {
         .unwrap();
         assert!(c.unsafe_stale_reads);
         assert!(!run(&[], &[]).unwrap().unsafe_stale_reads);
+    }
+
+    #[test]
+    fn huge_intervals_are_refused_not_panicking_later() {
+        let flag = "--experimental-watch-progress-notify-interval=5000000000000000h";
+        assert!(run(&[flag], &[]).is_err());
+        let ok = run(&["--experimental-lease-checkpoint-interval=1h"], &[]).unwrap();
+        assert_eq!(ok.lease_checkpoint_interval, Duration::from_secs(3600));
     }
 
     #[test]

@@ -200,6 +200,7 @@ fn from_snapshot(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     let identity = super::snapshot::restore_into(
         ctx,
         &file,
+        &bytes,
         &target,
         false,
         a.bump_revision,

@@ -231,9 +231,11 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
             .map(str::to_string)
             .collect(),
     };
+    let bytes = read_file(&path)?;
     restore_into(
         ctx,
         &path,
+        &bytes,
         &target,
         a.skip_hash_check,
         a.bump_revision as i64,
@@ -242,20 +244,20 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
     .map(drop)
 }
 
-/// Restores the etcd snapshot at `path` into `target` (a new data dir),
-/// moving the revision forward by `bump` and marking it compacted if `mark`.
-/// Logs etcdutl's lines; returns the new member's identity.
+/// Restores an etcd snapshot (`bytes`, read from `path`) into `target` (a
+/// new data dir), moving the revision forward by `bump` and marking it
+/// compacted if `mark`. Logs etcdutl's lines; returns the new member's identity.
 pub(crate) fn restore_into(
     ctx: &mut Ctx<'_>,
     path: &Path,
+    bytes: &[u8],
     target: &RestoreTarget,
     skip_hash_check: bool,
     bump: i64,
     mark: bool,
 ) -> Result<cairn_raft::datadir::Identity, CtlError> {
     let data_dir = target.data_dir.clone();
-    let bytes = read_file(path)?;
-    let db = cairn_snapshot::file::verify(&bytes, skip_hash_check)
+    let db = cairn_snapshot::file::verify(bytes, skip_hash_check)
         .map_err(|e| CtlError::error(e.to_string()))?;
     let data = cairn_snapshot::read_etcd(db).map_err(|e| CtlError::error(e.to_string()))?;
     let shown = path.display().to_string();
