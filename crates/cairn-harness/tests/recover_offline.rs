@@ -9,23 +9,22 @@
 //! A watcher resuming at an old revision is cancelled with the compaction.
 //! All data dirs lost: `recover --from-snapshot` builds a one-member cluster
 //! from a snapshot (plan first, refusing a second run), two members `--join`.
+//!
+//! Each scenario runs twice: plain text, and with client and peer TLS
+//! (client-cert auth on both ports).
+
+mod recovery_support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use cairn_harness::{cairn_bin, cairnctl_bin, etcdctl_bin, Cluster, ClusterSpec};
+use cairn_harness::{cairnctl_bin, etcdctl_bin};
+use recovery_support::{
+    assert_fenced, assert_old_watch_compacted, cairnctl, join_two_and_check, recover_online,
+    Security, TestCluster, DEADLINE,
+};
 
-const DEADLINE: Duration = Duration::from_secs(90);
-
-fn recover_online(endpoints: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(cairnctl_bin())
-        .args(["--endpoints", endpoints, "recover"])
-        .args(extra)
-        .output()
-        .expect("run cairnctl recover")
-}
-
+/// `cairnctl recover --data-dir <dir> <extra>`, which must succeed; its stdout.
 fn recover(dir: &Path, extra: &[&str]) -> String {
     let out = Command::new(cairnctl_bin())
         .args(["recover", "--data-dir"])
@@ -43,9 +42,17 @@ fn recover(dir: &Path, extra: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_recover_then_join_and_fence() {
-    let mut cluster = Cluster::start(ClusterSpec::new(cairn_bin(), 3))
-        .await
-        .expect("three members");
+    offline_recover_scenario(Security::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_recover_then_join_and_fence_with_tls() {
+    offline_recover_scenario(Security::Tls).await;
+}
+
+async fn offline_recover_scenario(security: Security) {
+    let mut test = TestCluster::start(3, security).await;
+    let cluster = &mut test.cluster;
     let mut c = cluster.client(0).await.expect("client");
     let mut last = 0;
     for n in 0..100 {
@@ -63,7 +70,7 @@ async fn offline_recover_then_join_and_fence() {
     let all = cluster.endpoints().join(",");
 
     // The online plan refuses a cluster that has quorum.
-    let healthy = recover_online(&all, &[]);
+    let healthy = recover_online(cluster, &all, &[]);
     assert!(!healthy.status.success());
     assert!(String::from_utf8_lossy(&healthy.stdout).contains("The cluster has quorum"));
 
@@ -71,7 +78,7 @@ async fn offline_recover_then_join_and_fence() {
     cluster.kill(1).expect("kill");
 
     // Without quorum it inspects the survivor and names it as the freshest.
-    let plan = recover_online(&all, &[]);
+    let plan = recover_online(cluster, &all, &[]);
     let text = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan.status.success(),
@@ -114,6 +121,7 @@ async fn offline_recover_then_join_and_fence() {
     assert_eq!(all.kvs.len(), 100, "every write the survivor held");
     assert_eq!(all.header.map(|h| h.revision), Some(last + 1000));
     let old = Command::new(etcdctl_bin())
+        .args(cluster.cli_tls_args())
         .args([
             "--endpoints",
             &ep,
@@ -128,102 +136,24 @@ async fn offline_recover_then_join_and_fence() {
     assert_old_watch_compacted(&c2, last, last + 1000).await;
 
     // The killed members come back on their old data: fenced, untouched.
-    for i in [0, 1] {
-        let before = cairn_harness::files::tree_digest(cluster.data_dir(i));
-        cluster.start_member(i).expect("restart an old member");
-        let exit = cluster
-            .wait_exit(i, DEADLINE)
-            .await
-            .expect("wait")
-            .expect("an old member stops");
-        assert!(!exit.success());
-        assert!(cluster
-            .log_of_last_start(i)
-            .contains("was superseded by cluster"));
-        assert_eq!(
-            cairn_harness::files::tree_digest(cluster.data_dir(i)),
-            before
-        );
-    }
+    assert_fenced(cluster, &[0, 1]).await;
 
-    join_two_and_check(&mut cluster, 2, &["n3", "n4"], 100).await;
-}
-
-/// Two fresh members join through member `through`'s client URL; then three
-/// healthy voters hold the `keys` keys plus one written afterwards.
-async fn join_two_and_check(cluster: &mut Cluster, through: usize, names: &[&str], keys: usize) {
-    let ep = cluster.endpoint(through);
-    let mut c = cluster.client(through).await.expect("client");
-    let joiners: Vec<usize> = names
-        .iter()
-        .map(|name| {
-            let i = cluster.add_joining_member(name).expect("slot");
-            cluster
-                .set_member_args(i, vec!["--join".into(), ep.clone()])
-                .expect("args");
-            cluster.start_member(i).expect("start");
-            i
-        })
-        .collect();
-    for &i in &joiners {
-        cluster.wait_healthy(i, DEADLINE).await.expect("joined");
-    }
-    let start = Instant::now();
-    loop {
-        let members = c.member_list().await.expect("member list").members;
-        if members.len() == 3 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "{members:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    c.put("after", "recovery").await.expect("write");
-    for &i in &joiners {
-        let mut cj = cluster.client(i).await.expect("client");
-        let all = cj.get_all(false).await.expect("read");
-        assert_eq!(all.kvs.len(), keys + 1);
-    }
-}
-
-/// A watcher resuming from a revision of the old cluster gets a compaction
-/// (cancelled with the bumped compact revision), not a silent gap.
-async fn assert_old_watch_compacted(client: &cairn_harness::Client, old_rev: i64, compact: i64) {
-    use cairn_proto::etcdserverpb::watch_request::RequestUnion;
-    use cairn_proto::etcdserverpb::{WatchCreateRequest, WatchRequest};
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(WatchRequest {
-        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-            key: vec![0],
-            range_end: vec![0],
-            start_revision: old_rev + 1,
-            ..Default::default()
-        })),
-    })
-    .await
-    .expect("queued");
-    let mut stream = client
-        .watch
-        .clone()
-        .watch(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("watch")
-        .into_inner();
-    let created = stream.message().await.expect("created").expect("created");
-    assert!(created.created);
-    let cancel = tokio::time::timeout(DEADLINE, stream.message())
-        .await
-        .expect("an answer")
-        .expect("stream")
-        .expect("message");
-    assert!(cancel.canceled, "{cancel:?}");
-    assert_eq!(cancel.compact_revision, compact);
+    join_two_and_check(cluster, 2, &["n3", "n4"], 100).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_data_lost_recover_from_snapshot_then_join() {
-    let mut cluster = Cluster::start(ClusterSpec::new(cairn_bin(), 3))
-        .await
-        .expect("three members");
+    from_snapshot_scenario(Security::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_data_lost_recover_from_snapshot_then_join_with_tls() {
+    from_snapshot_scenario(Security::Tls).await;
+}
+
+async fn from_snapshot_scenario(security: Security) {
+    let mut test = TestCluster::start(3, security).await;
+    let cluster = &mut test.cluster;
     let mut c = cluster.client(0).await.expect("client");
     let mut last = 0;
     for n in 0..50 {
@@ -235,11 +165,9 @@ async fn all_data_lost_recover_from_snapshot_then_join() {
     }
     let work = tempfile::tempdir().expect("temp dir");
     let snap = work.path().join("backup.db");
-    let saved = Command::new(cairnctl_bin())
-        .args(["--endpoints", &cluster.endpoint(0), "snapshot", "save"])
-        .arg(&snap)
-        .output()
-        .expect("snapshot save");
+    let ep = cluster.endpoint(0);
+    let path = snap.display().to_string();
+    let saved = cairnctl(cluster, &["--endpoints", &ep, "snapshot", "save", &path]);
     assert!(saved.status.success(), "{saved:?}");
 
     // Every member and every data dir is lost.
@@ -298,5 +226,5 @@ async fn all_data_lost_recover_from_snapshot_then_join() {
     assert_eq!(all.kvs.len(), 50, "the snapshot's data");
     assert_eq!(all.header.map(|h| h.revision), Some(last + 1000));
     assert_old_watch_compacted(&c0, last, last + 1000).await;
-    join_two_and_check(&mut cluster, 0, &["r1", "r2"], 50).await;
+    join_two_and_check(cluster, 0, &["r1", "r2"], 50).await;
 }

@@ -4,20 +4,34 @@
 //! cluster (revision bumped), moves the other's data dir aside and makes it
 //! rejoin; no write held by either survivor is lost. Once done, a further run
 //! refuses (the cluster has quorum). The killed members, restarted, are fenced.
+//!
+//! And 3 members, 2 killed, the survivor restarted after losing quorum (it can
+//! never publish itself, so only its recovery service answers): `recover
+//! --yes` through it alone, two fresh members `--join`, the old ones fenced.
+//!
+//! Each scenario runs twice: plain text, and with client and peer TLS.
 
-use std::process::Command;
-use std::time::Duration;
+mod recovery_support;
 
-use cairn_harness::{cairn_bin, cairnctl_bin, Cluster, ClusterSpec};
 use cairn_proto::etcdserverpb::MemberListRequest;
-
-const DEADLINE: Duration = Duration::from_secs(90);
+use recovery_support::{
+    assert_fenced, assert_old_watch_compacted, join_two_and_check, recover_online, text, Security,
+    TestCluster, DEADLINE,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_recover_picks_the_freshest_survivor() {
-    let mut cluster = Cluster::start(ClusterSpec::new(cairn_bin(), 5))
-        .await
-        .expect("five members");
+    freshest_survivor_scenario(Security::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_recover_picks_the_freshest_survivor_with_tls() {
+    freshest_survivor_scenario(Security::Tls).await;
+}
+
+async fn freshest_survivor_scenario(security: Security) {
+    let mut test = TestCluster::start(5, security).await;
+    let cluster = &mut test.cluster;
     // Writes go through a member that will die; the survivors are two
     // followers, so that once the others are dead nobody can lead and the
     // survivors' logs stay as they are.
@@ -58,27 +72,15 @@ async fn online_recover_picks_the_freshest_survivor() {
     cluster.resume(behind).expect("resume");
 
     let all = cluster.endpoints().join(",");
-    let recover = |endpoints: &str, extra: &[&str]| {
-        let out = Command::new(cairnctl_bin())
-            .args([
-                "--endpoints",
-                endpoints,
-                "recover",
-                "--bump-revision",
-                "1000",
-            ])
-            .args(extra)
-            .output()
-            .expect("run cairnctl recover");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        (
-            out.status.success(),
-            format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
-        )
+    let recover = |cluster: &cairn_harness::Cluster, endpoints: &str, extra: &[&str]| {
+        let mut args = vec!["--bump-revision", "1000"];
+        args.extend_from_slice(extra);
+        let out = recover_online(cluster, endpoints, &args);
+        (out.status.success(), text(&out))
     };
 
     // The plan names the survivor holding more.
-    let (ok, text) = recover(&all, &[]);
+    let (ok, text) = recover(cluster, &all, &[]);
     assert!(ok, "{text}");
     assert!(
         text.contains(&format!("Freshest: member {full_id:x}")),
@@ -87,7 +89,7 @@ async fn online_recover_picks_the_freshest_survivor() {
     assert!(text.contains("Nothing was changed"), "{text}");
 
     // One reachable endpoint is enough: the others are learned from the membership.
-    let (ok, text) = recover(&cluster.endpoint(behind), &[]);
+    let (ok, text) = recover(cluster, &cluster.endpoint(behind), &[]);
     assert!(ok, "{text}");
     assert!(
         text.contains("Endpoints learned from the membership"),
@@ -98,7 +100,7 @@ async fn online_recover_picks_the_freshest_survivor() {
         "{text}"
     );
 
-    let (ok, text) = recover(&all, &["--yes"]);
+    let (ok, text) = recover(cluster, &all, &["--yes"]);
     assert!(ok, "{text}");
     assert!(text.contains("Recovered in"), "{text}");
 
@@ -131,22 +133,83 @@ async fn online_recover_picks_the_freshest_survivor() {
     );
 
     // Run again: the cluster has quorum now, so it refuses.
-    let again = Command::new(cairnctl_bin())
-        .args(["--endpoints", &all, "recover", "--yes"])
-        .output()
-        .expect("run cairnctl recover");
+    let again = recover_online(cluster, &all, &["--yes"]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("The cluster has quorum"));
 
     // The killed members come back on their old data and are fenced.
-    for &i in &killed {
-        cluster.start_member(i).expect("restart");
-        let exit = cluster
-            .wait_exit(i, DEADLINE)
-            .await
-            .expect("wait")
-            .expect("an old member stops");
-        assert!(!exit.success());
-    }
+    assert_fenced(cluster, &killed).await;
     cf.put("after", "recovery").await.expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_survivor_recovers_online() {
+    restarted_survivor_scenario(Security::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_survivor_recovers_online_with_tls() {
+    restarted_survivor_scenario(Security::Tls).await;
+}
+
+async fn restarted_survivor_scenario(security: Security) {
+    let mut test = TestCluster::start(3, security).await;
+    let cluster = &mut test.cluster;
+    let mut c = cluster.client(0).await.expect("client");
+    let mut last = 0;
+    for n in 0..100 {
+        let r = c
+            .put(format!("k{n:03}"), format!("v{n}"))
+            .await
+            .expect("put");
+        last = r.header.map(|h| h.revision).unwrap_or(0);
+    }
+    let mut c2 = cluster.client(2).await.expect("client");
+    c2.get("k099").await.expect("the survivor has every write");
+    cluster.kill(0).expect("kill");
+    cluster.kill(1).expect("kill");
+    // The survivor restarts without quorum: it cannot publish itself, so it
+    // serves nothing but the recovery service.
+    cluster.kill(2).expect("kill");
+    cluster.start_member(2).expect("restart the survivor");
+    let ep = cluster.endpoint(2);
+    let started = std::time::Instant::now();
+    let plan = loop {
+        let out = recover_online(cluster, &ep, &["--bump-revision", "1000"]);
+        if out.status.success() {
+            break text(&out);
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no plan through the restarted survivor: {}",
+            text(&out)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(plan.contains("Nothing was changed"), "{plan}");
+    let mut c2 = cluster.client(2).await.expect("client");
+    let refused = c2
+        .get("k000")
+        .await
+        .expect_err("no client request before publishing");
+    assert!(
+        refused
+            .to_string()
+            .contains("has not joined its cluster yet"),
+        "{refused}"
+    );
+
+    let done = recover_online(cluster, &ep, &["--bump-revision", "1000", "--yes"]);
+    let report = text(&done);
+    assert!(done.status.success(), "{report}");
+    assert!(report.contains("Recovered in"), "{report}");
+    cluster.wait_healthy(2, DEADLINE).await.expect("healthy");
+    let mut c2 = cluster.client(2).await.expect("client");
+    let all = c2.get_all(false).await.expect("read");
+    assert_eq!(all.kvs.len(), 100, "every write the survivor held");
+    assert_eq!(all.header.map(|h| h.revision), Some(last + 1000));
+    assert_old_watch_compacted(&c2, last, last + 1000).await;
+
+    assert_fenced(cluster, &[0, 1]).await;
+    join_two_and_check(cluster, 2, &["n3", "n4"], 100).await;
 }

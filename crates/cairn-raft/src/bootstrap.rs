@@ -229,8 +229,15 @@ fn inspect_copy(
 }
 
 /// Rewrites a member's own data dir into a one-member cluster with a new
-/// cluster ID, keeping its member ID, everything it applied and every committed
-/// entry it had not applied yet (uncommitted entries are dropped, as etcd does).
+/// cluster ID, keeping its member ID, everything it applied and every entry
+/// its log holds beyond that, whether or not it knew the entry committed.
+///
+/// etcd drops the entries past the commit index it persisted. Cairn keeps them:
+/// a member learns that an entry committed only with the leader's next message,
+/// and persists that lazily, so after a crash the last writes the old leader
+/// acknowledged may sit in this log without being known committed. An entry
+/// that never committed was never acknowledged either (its client saw an
+/// error or a timeout), so applying it is allowed.
 /// With `bump_revision`, the revision moves that far past the current one and
 /// everything before is marked compacted (etcd's `--bump-revision
 /// --mark-compacted`), so clients never see revisions go backwards.
@@ -251,17 +258,17 @@ pub fn force_new_cluster(
     let mut applied = stored_applied(&store).map_err(store_err)?;
     let log_path = dir.log_path();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
-    let committed = log.committed().map_err(|e| io_err(&log_path, e))?;
+    let last_index = log.last_index().map_err(|e| io_err(&log_path, e))?;
     let vote = log.vote().map_err(|e| io_err(&log_path, e))?;
 
-    // Apply what was committed but not applied yet.
+    // Apply every entry the log holds beyond the applied point.
     let applied_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
     let mut last = applied.last_applied;
-    let pending = match committed {
-        Some(c) if c.index > applied_index => log
-            .entries(applied_index + 1, c.index)
-            .map_err(|e| io_err(&log_path, e))?,
-        _ => Vec::new(),
+    let pending = if last_index > applied_index {
+        log.entries(applied_index + 1, last_index)
+            .map_err(|e| io_err(&log_path, e))?
+    } else {
+        Vec::new()
     };
     if let Some(e) = pending.last() {
         last = Some(e.log_id);
@@ -344,7 +351,7 @@ pub fn force_new_cluster(
         old_cluster = format!("{:x}", old.cluster_id),
         new_cluster = format!("{:x}", identity.cluster_id),
         applied_entries = pending.len(),
-        "force-new-cluster: this member is now a one-member cluster with all the data it had applied or committed"
+        "force-new-cluster: this member is now a one-member cluster with all the data it had applied or held in its log"
     );
     Ok(identity)
 }

@@ -44,30 +44,44 @@ pub(crate) async fn discover_identity(
     let deadline = Instant::now() + DISCOVERY_DEADLINE;
     let mut last_error = String::new();
     loop {
+        // A member that does not list us yet may simply not have applied our
+        // `member add` (a learner that joined a moment ago): ask the others,
+        // and ask again until the deadline.
+        let mut not_listed = None;
         for urls in &others {
             match identify(channels, urls).await {
-                Ok(reply) => return identity_from(cfg, &mine, reply),
+                Ok(reply) => match identity_from(cfg, &mine, reply) {
+                    Ok(identity) => return Ok(identity),
+                    Err(e) => not_listed = Some(e),
+                },
                 Err(e) => last_error = format!("{}: {e}", urls.join(",")),
             }
         }
         if Instant::now() >= deadline {
-            return Err(NodeError::Config(format!(
-                "could not retrieve cluster information from the given URLs (last error: {last_error})"
-            )));
+            return Err(not_listed.unwrap_or_else(|| {
+                NodeError::Config(format!(
+                    "could not retrieve cluster information from the given URLs (last error: {last_error})"
+                ))
+            }));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
+/// Asks one peer who it is. The deadline covers connecting too: a peer whose
+/// port is bound but not served yet (a member still joining) accepts the TCP
+/// connection and then never completes the TLS or HTTP/2 handshake.
 async fn identify(channels: &PeerChannels, urls: &[String]) -> Result<IdentifyResponse, String> {
+    const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(2);
     let mut client = channels.client(urls)?;
     let mut request = tonic::Request::new(IdentifyRequest {});
-    request.set_timeout(Duration::from_secs(2));
-    client
-        .identify(request)
-        .await
-        .map(|r| r.into_inner())
-        .map_err(|s| s.message().to_string())
+    request.set_timeout(IDENTIFY_TIMEOUT);
+    match tokio::time::timeout(IDENTIFY_TIMEOUT, client.identify(request)).await {
+        Ok(answer) => answer
+            .map(|r| r.into_inner())
+            .map_err(|s| s.message().to_string()),
+        Err(_) => Err(format!("no answer within {IDENTIFY_TIMEOUT:?}")),
+    }
 }
 
 /// Asks every peer this member knows (its bootstrap members and

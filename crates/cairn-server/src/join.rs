@@ -16,14 +16,20 @@ use crate::config::ServerConfig;
 /// How long a joining member keeps asking (other members may still be starting).
 const JOIN_DEADLINE: Duration = Duration::from_secs(180);
 
-/// Answers that mean "not now, ask again".
+/// Answers that mean "not now, ask again": the cluster is not ready, or the
+/// member asked went away mid-call (during recovery the member we join through
+/// restarts as the new one-member cluster while we are already asking it).
 fn retryable(status: &tonic::Status) -> bool {
     let m = status.message();
     m.contains("not enough started members")
         || m.contains("unhealthy cluster")
         || m.contains("no leader")
         || m.contains("request timed out")
-        || status.code() == tonic::Code::Unavailable
+        || matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        )
+        || (status.code() == tonic::Code::Unknown && m.contains("transport error"))
 }
 
 async fn connect(cfg: &ServerConfig, url: &str) -> Result<ClusterClient<Channel>> {

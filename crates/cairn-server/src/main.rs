@@ -9,6 +9,7 @@ mod join;
 mod restart;
 mod server;
 mod services;
+mod start_gate;
 mod tls;
 
 use std::process::ExitCode;

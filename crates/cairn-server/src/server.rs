@@ -215,18 +215,9 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         }
     }
 
-    tokio::select! {
-        r = publish(&ctx, &cfg) => r?,
-        _ = shutdown_signal() => {
-            node.shutdown().await;
-            return Ok(RunEnd::Stopped);
-        }
-        reason = node.stopped() => {
-            node.shutdown().await;
-            return stopped_on_its_own(&node, reason);
-        }
-    }
-    tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
+    // The client port opens now, gated until this member publishes itself
+    // (start_gate.rs), so recovery works on a member that cannot publish.
+    let gate = crate::start_gate::StartGate::default();
 
     let max_recv = (cfg.max_request_bytes as usize).saturating_add(GRPC_OVERHEAD_BYTES);
     let grpc = tonic::service::Routes::new(
@@ -271,8 +262,13 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     )
     .add_service(AuthServer::new(NotYet))
     .into_axum_router()
-    .merge(crate::http::routes(ctx.clone()));
+    .merge(crate::http::routes(ctx.clone()))
+    .layer(axum::middleware::from_fn_with_state(
+        gate.clone(),
+        crate::start_gate::until_published,
+    ));
 
+    let mut serving = Vec::new();
     for (listener, secure) in client_listeners {
         let addr = listener.local_addr()?;
         let app = grpc.clone();
@@ -293,7 +289,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
                     tracing::error!("client server on {addr} stopped: {e}");
                 }
             });
-            tracing::info!("serving client traffic securely on {addr}");
+            serving.push(format!("serving client traffic securely on {addr}"));
         } else {
             tokio::spawn(async move {
                 use axum::serve::ListenerExt;
@@ -306,11 +302,33 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
                     tracing::error!("client server on {addr} stopped: {e}");
                 }
             });
-            tracing::info!(
+            serving.push(format!(
                 "serving insecure client requests on {addr}, this is strongly discouraged!"
-            );
+            ));
         }
     }
+    tokio::select! {
+        r = publish(&ctx, &cfg) => r?,
+        _ = shutdown_signal() => {
+            node.shutdown().await;
+            return Ok(RunEnd::Stopped);
+        }
+        reason = node.stopped() => {
+            node.shutdown().await;
+            return stopped_on_its_own(&node, reason);
+        }
+        _ = restart.requested() => {
+            tracing::warn!("recovery: stopping to restart");
+            node.shutdown().await;
+            return Ok(RunEnd::Restart);
+        }
+    }
+    gate.open();
+    tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
+    for line in serving {
+        tracing::info!("{line}");
+    }
+
     tracing::info!("ready to serve client requests");
 
     tokio::select! {

@@ -1,14 +1,18 @@
 //! `cairnctl recover`: one-command recovery from quorum loss.
 //!
-//! With `--endpoints` (the online form) it inspects every member through Cairn's
-//! Recovery service and prints the plan; carrying it out online is not built yet.
-//! `cairnctl recover --data-dir D [--yes]` is the offline form, for when no
-//! member process is running. It reads the
-//! chosen survivor's data dir, prints what it holds and the plan, and with
-//! `--yes` turns it into a one-member cluster (new cluster ID, everything it
-//! applied or knows committed, revision bumped and marked compacted). Members of
-//! the old cluster that come back are told their cluster was superseded.
-//! Without `--yes` nothing is changed: the plan is the dry run.
+//! - Online (`--endpoints`, the default): inspects every reachable member through
+//!   Cairn's Recovery service (other members' URLs are learned from the
+//!   membership), prints the plan and, with `--yes`, carries it out: the freshest
+//!   survivor becomes a one-member cluster, the other survivors move their data
+//!   aside and rejoin as learners.
+//! - Offline (`--data-dir D`), for when no member process is running: the same to
+//!   one stopped survivor's data dir.
+//! - `--from-snapshot FILE --data-dir D`, for when every data dir is lost.
+//!
+//! The kept data is everything the chosen member applied plus every entry of its
+//! log; the revision is bumped and marked compacted. Members of the old cluster
+//! that come back are told their cluster was superseded. Without `--yes` nothing
+//! is changed: the plan is the dry run.
 
 use std::time::Instant;
 
@@ -36,8 +40,8 @@ pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     let dir = std::path::PathBuf::from(&a.data_dir);
     let r = bootstrap::inspect(&dir).map_err(|e| CtlError::error(e.to_string()))?;
     let id = &r.identity;
-    let unapplied = r.committed_index.saturating_sub(r.applied_index);
-    let uncommitted = r.last_log_index.saturating_sub(r.committed_index);
+    let unapplied = r.last_log_index.saturating_sub(r.applied_index);
+    let not_known_committed = r.last_log_index.saturating_sub(r.committed_index);
     let bumped = r.revision.saturating_add(a.bump_revision);
     let mut plan = String::new();
     plan.push_str(&format!(
@@ -62,14 +66,16 @@ pub fn recover(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
             if *voter { "voter" } else { "learner" }
         ));
     }
-    plan.push_str("\nWhat is kept: every write this member applied or knows to be committed.\n");
+    plan.push_str(
+        "\nWhat is kept: every write this member holds: the ones it applied and every entry of its log.\n",
+    );
     plan.push_str(
         "What may be lost: writes the old cluster acknowledged that only unreachable members hold; \
-         run this on the member with the highest committed index.\n",
+         run this on the member whose log is freshest (highest last log term, then index).\n",
     );
     plan.push_str("\nPlan:\n");
     plan.push_str(&format!(
-        "  1. apply the {unapplied} committed entries not applied yet; drop {uncommitted} uncommitted entries\n"
+        "  1. apply the {unapplied} log entries not applied yet ({not_known_committed} of them not known committed: a write that never committed was never acknowledged, so keeping it is allowed)\n"
     ));
     plan.push_str(&format!(
         "  2. make member {:x} a one-member cluster with a new cluster ID (its member ID is kept)\n",
@@ -346,7 +352,16 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     }
     let (fresh_ep, fresh) = seen
         .iter()
-        .max_by_key(|(_, r)| (r.commit_index, r.last_log_index, r.applied_index))
+        // Raft's "more up-to-date log" order: the last entry's term, then the
+        // log's length. Every entry of the chosen log is kept.
+        .max_by_key(|(_, r)| {
+            (
+                r.last_log_term,
+                r.last_log_index,
+                r.commit_index,
+                r.applied_index,
+            )
+        })
         .map(|(e, r)| (e.clone(), r.clone()))
         .unwrap_or_else(|| (String::new(), first.clone()));
     let lost: Vec<String> = voters
@@ -355,8 +370,8 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         .map(|v| format!("{v:x}"))
         .collect();
     out.push_str(&format!(
-        "\nFreshest: member {:x} at {fresh_ep} (commit index {}, last log index {}): it holds every write any reachable member holds.\n",
-        fresh.member_id, fresh.commit_index, fresh.last_log_index
+        "\nFreshest: member {:x} at {fresh_ep} (last log term {}, last log index {}, commit index {}): by Raft's rule (last term, then length) its log is the most up to date of the reachable members; recovery keeps every entry of it.\n",
+        fresh.member_id, fresh.last_log_term, fresh.last_log_index, fresh.commit_index
     ));
     out.push_str(&format!(
         "What may be lost: writes the old cluster acknowledged that only the unreachable members [{}] hold cannot be recovered.\n",

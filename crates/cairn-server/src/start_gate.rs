@@ -1,0 +1,62 @@
+//! The client port opens as soon as the member starts, but until the member has
+//! published itself through Raft (etcd's "ready to serve client requests") only
+//! the recovery service and `/version` are answered. Everything else gets
+//! `Unavailable` (gRPC) or an unhealthy `/health` (HTTP).
+//!
+//! This is what lets `cairnctl recover` inspect and reset a survivor that was
+//! restarted after its cluster lost quorum: such a member can never publish, and
+//! etcd, which opens the client port only after publishing, would be
+//! unreachable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// What a request gets while the member has not published itself yet.
+pub const NOT_STARTED: &str =
+    "cairn: member has not joined its cluster yet (waiting for Raft to publish it; no quorum?)";
+
+/// gRPC paths served before publishing.
+const RECOVERY_PATH_PREFIX: &str = "/cairnpb.Recovery/";
+
+/// Shared flag: has this member published itself?
+#[derive(Clone, Default)]
+pub struct StartGate(Arc<AtomicBool>);
+
+impl StartGate {
+    pub fn open(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Axum middleware: passes every request once the gate is open; before that,
+/// only the recovery service and `/version`.
+pub async fn until_published(State(gate): State<StartGate>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if gate.is_open() || path.starts_with(RECOVERY_PATH_PREFIX) || path == "/version" {
+        return next.run(req).await;
+    }
+    let is_grpc = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if is_grpc {
+        return tonic::Status::unavailable(NOT_STARTED).into_http::<Body>();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("content-type", "application/json")],
+        serde_json::json!({"health": "false", "reason": "NOT STARTED"}).to_string(),
+    )
+        .into_response()
+}
