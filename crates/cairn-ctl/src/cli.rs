@@ -289,6 +289,15 @@ pub enum Command {
     )]
     Recover(RecoverArgs),
 
+    // Cairn's own: cluster-wide settings. Hidden so that the help text stays
+    // identical to etcdctl's.
+    #[command(
+        hide = true,
+        about = "Shows or changes Cairn's cluster settings (Cairn only)",
+        override_usage = "settings [--manual-learner-promotion[=true|false]]"
+    )]
+    Settings(SettingsArgs),
+
     #[command(
         about = "Manages etcd node snapshots",
         override_usage = "snapshot <subcommand>"
@@ -557,6 +566,14 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 "
     )]
     List(PlainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SettingsArgs {
+    #[arg(long, value_name = "bool", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool,
+          help = "Members started with `cairn --join` stay learners until `member promote` (true), or are promoted once caught up (false, the default)")]
+    pub manual_learner_promotion: Option<bool>,
 }
 
 #[derive(Args, Debug)]

@@ -619,6 +619,39 @@ impl Client {
         .map(|r| r.moved_to)
     }
 
+    /// Cairn's `Settings.Get`.
+    pub async fn settings_get(
+        &mut self,
+        timeout: GoDuration,
+    ) -> Result<cairn_proto::cairnpb::ClusterSettings, RpcError> {
+        self.call(Some(timeout), Retry::Repeatable, |ch, t| {
+            let req = request(cairn_proto::cairnpb::SettingsGetRequest {}, t);
+            async move {
+                cairn_proto::cairnpb::settings_client::SettingsClient::new(ch)
+                    .get(req)
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Cairn's `Settings.Set`: replaces the cluster settings through Raft.
+    pub async fn settings_set(
+        &mut self,
+        timeout: GoDuration,
+        settings: cairn_proto::cairnpb::ClusterSettings,
+    ) -> Result<cairn_proto::cairnpb::ClusterSettings, RpcError> {
+        self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
+            let req = request(settings.clone(), t);
+            async move {
+                cairn_proto::cairnpb::settings_client::SettingsClient::new(ch)
+                    .set(req)
+                    .await
+            }
+        })
+        .await
+    }
+
     /// Opens `Maintenance.Snapshot` (no deadline: a large snapshot takes its time).
     pub async fn snapshot(&mut self) -> Result<tonic::Streaming<SnapshotResponse>, RpcError> {
         self.call(None, Retry::NonRepeatable, |ch, _| async move {

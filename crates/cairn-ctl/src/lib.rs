@@ -172,6 +172,7 @@ fn dispatch(
         Some(Command::Lock(a)) => commands::lock::run(ctx, &a),
         Some(Command::Elect(a)) => commands::elect::run(ctx, &a),
         Some(Command::Recover(a)) => commands::recover::recover(ctx, &a),
+        Some(Command::Settings(a)) => commands::settings::run(ctx, &a),
         Some(Command::Defrag(_)) => commands::maintenance::defrag(ctx),
         Some(Command::MoveLeader(a)) => commands::maintenance::move_leader(ctx, &a.args),
         Some(Command::Snapshot(sn)) => match sn.command {

@@ -12,7 +12,7 @@ use cairn_proto::etcdserverpb::{
 };
 use prost::Message;
 
-use crate::backend::Tables;
+use crate::backend::{self, Tables};
 use crate::error::{Error, KvError, StoreError};
 use crate::lease::{self, MAX_LEASE_TTL};
 use crate::revision::{self, Revision};
@@ -84,6 +84,12 @@ pub(crate) fn apply(
         }
         Some(Cmd::MemberAttributes(m)) => {
             set_member(state, t, m)?;
+            Ok(ApplyResponse::None)
+        }
+        Some(Cmd::ClusterSettings(s)) => {
+            t.meta
+                .insert(backend::CLUSTER_SETTINGS_KEY, s.encode_to_vec().as_slice())
+                .map_err(StoreError::db("write meta table"))?;
             Ok(ApplyResponse::None)
         }
     }

@@ -7,7 +7,9 @@
 //!   stores only the key).
 //! - `meta`: `format`, `current_revision` and `compact_revision` (i64 BE),
 //!   `consistent_index` (u64 BE, the last applied Raft index), `raft_state` (the
-//!   Raft layer's opaque blob; absent until the first apply).
+//!   Raft layer's opaque blob; absent until the first apply),
+//!   `cluster_settings` (`cairnpb.ClusterSettings` as protobuf; absent until
+//!   first set, meaning the defaults).
 //! - `leases`: lease ID (i64) → granted TTL (i64 BE).
 //! - `members`: member ID (u64) → `cairnpb.MemberAttributes` as protobuf.
 
@@ -24,6 +26,8 @@ pub(crate) const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
 pub(crate) const MEMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("members");
+/// The meta key holding Cairn's cluster settings.
+pub(crate) const CLUSTER_SETTINGS_KEY: &str = "cluster_settings";
 
 /// Identifies the file layout; bump when it changes incompatibly.
 pub(crate) const FORMAT: &[u8] = b"cairn-mvcc/1";

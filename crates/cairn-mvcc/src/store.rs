@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use cairn_proto::cairnpb::MemberAttributes;
+use cairn_proto::cairnpb::{ClusterSettings, MemberAttributes};
 use cairn_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use prost::Message;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::apply::{self, ApplyEntry, ApplyResult};
@@ -370,6 +371,24 @@ impl Store {
     /// The revision of the last write (1 on an empty store).
     pub fn current_revision(&self) -> i64 {
         self.read_state().current_rev
+    }
+
+    /// Cairn's cluster settings as last applied (the defaults if never set).
+    pub fn cluster_settings(&self) -> Result<ClusterSettings, KvError> {
+        let txn = self.db().begin_read().map_err(read_error)?;
+        let meta = txn.open_table(backend::META).map_err(read_error)?;
+        let value = meta
+            .get(backend::CLUSTER_SETTINGS_KEY)
+            .map_err(read_error)?;
+        match value {
+            None => Ok(ClusterSettings::default()),
+            Some(v) => ClusterSettings::decode(v.value()).map_err(|e| {
+                KvError::from(StoreError::Inconsistent(format!(
+                    "meta {}: {e}",
+                    backend::CLUSTER_SETTINGS_KEY
+                )))
+            }),
+        }
     }
 
     /// The revision of the last compaction; -1 if there was none (as etcd says).

@@ -63,6 +63,7 @@ impl fmt::Display for Request {
             Some(R::MemberAttributes(_)) => "member_attributes",
             Some(R::Alarm(_)) => "alarm",
             Some(R::LeaseCheckpoint(_)) => "lease_checkpoint",
+            Some(R::ClusterSettings(_)) => "cluster_settings",
             None => "empty",
         };
         write!(f, "{kind}")

@@ -1,12 +1,18 @@
 //! `--join <client-url>`: a new member with an empty data dir adds itself to a
-//! running cluster through any member's client URL (Cluster.MemberAdd, as a
-//! voter that Cairn brings in as a learner and promotes once caught up), then
-//! starts as `--initial-cluster-state existing` with the membership the cluster
-//! returned. No hand-written `--initial-cluster`.
+//! running cluster through any member's client URL, then starts as
+//! `--initial-cluster-state existing` with the membership the cluster returned.
+//! No hand-written `--initial-cluster`.
+//!
+//! It enters as a learner either way. With the cluster setting
+//! `manual_learner_promotion` off (the default) it is added as a voter, which
+//! Cairn keeps a learner until it has caught up and then promotes; with it on,
+//! it is added as a learner and stays one until `member promote`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use cairn_proto::cairnpb::settings_client::SettingsClient;
+use cairn_proto::cairnpb::SettingsGetRequest;
 use cairn_proto::etcdserverpb::cluster_client::ClusterClient;
 use cairn_proto::etcdserverpb::{Member, MemberAddRequest, MemberListRequest};
 use tonic::transport::{Channel, Endpoint};
@@ -25,6 +31,8 @@ fn retryable(status: &tonic::Status) -> bool {
         || m.contains("unhealthy cluster")
         || m.contains("no leader")
         || m.contains("request timed out")
+        // Manual promotion and another learner not promoted yet.
+        || m.contains("too many learner members in cluster")
         || matches!(
             status.code(),
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
@@ -32,7 +40,7 @@ fn retryable(status: &tonic::Status) -> bool {
         || (status.code() == tonic::Code::Unknown && m.contains("transport error"))
 }
 
-async fn connect(cfg: &ServerConfig, url: &str) -> Result<ClusterClient<Channel>> {
+async fn connect(cfg: &ServerConfig, url: &str) -> Result<Channel> {
     let mut endpoint = Endpoint::from_shared(url.to_string())
         .with_context(|| format!("--join {url}: not a URL"))?
         .connect_timeout(Duration::from_secs(3))
@@ -42,7 +50,21 @@ async fn connect(cfg: &ServerConfig, url: &str) -> Result<ClusterClient<Channel>
             .tls_config(cfg.client_tls.client_config()?)
             .context("--join: client TLS")?;
     }
-    Ok(ClusterClient::new(endpoint.connect().await?))
+    Ok(endpoint.connect().await?)
+}
+
+/// Whether the cluster wants joining members to stay learners until promoted
+/// by hand (Cairn's `manual_learner_promotion` setting).
+async fn manual_promotion(channel: Channel) -> Result<bool, tonic::Status> {
+    let answer = SettingsClient::new(channel)
+        .get(SettingsGetRequest {})
+        .await
+        .map(|r| r.into_inner().manual_learner_promotion);
+    match answer {
+        // Not a Cairn member: etcd's behaviour, a member add.
+        Err(s) if s.code() == tonic::Code::Unimplemented => Ok(false),
+        other => other,
+    }
 }
 
 /// Adds this member through `url` and fills in `--initial-cluster` and
@@ -56,13 +78,18 @@ pub async fn join(cfg: &mut ServerConfig, url: &str) -> Result<()> {
     let deadline = Instant::now() + JOIN_DEADLINE;
     let members: Vec<Member> = loop {
         let attempt = async {
-            let mut client = connect(cfg, url)
+            let channel = connect(cfg, url)
                 .await
                 .map_err(|e| tonic::Status::unavailable(format!("{e:#}")))?;
+            let as_learner = manual_promotion(channel.clone()).await?;
+            let mut client = ClusterClient::new(channel);
+            // With automatic promotion, a member added as a voter: Cairn keeps it
+            // a learner until it has caught up, then promotes it. With manual
+            // promotion, a learner that stays one until `member promote`.
             let add = client
                 .member_add(MemberAddRequest {
                     peer_ur_ls: mine.clone(),
-                    is_learner: false,
+                    is_learner: as_learner,
                 })
                 .await;
             match add {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::recovery_server::RecoveryServer;
+use cairn_proto::cairnpb::settings_server::SettingsServer;
 use cairn_proto::cairnpb::{InternalRequest, MemberAttributes};
 use cairn_proto::etcdserverpb::auth_server::AuthServer;
 use cairn_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -260,6 +261,9 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         .max_decoding_message_size(max_recv)
         .max_encoding_message_size(MAX_RESPONSE_BYTES),
     )
+    .add_service(SettingsServer::new(
+        crate::services::settings::SettingsService::new(ctx.clone()),
+    ))
     .add_service(AuthServer::new(NotYet))
     .into_axum_router()
     .merge(crate::http::routes(ctx.clone()))

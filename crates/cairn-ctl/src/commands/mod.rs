@@ -17,6 +17,7 @@ pub mod member;
 pub mod put;
 pub mod recover;
 pub mod session;
+pub mod settings;
 pub mod snapshot;
 pub mod txn;
 pub mod version;

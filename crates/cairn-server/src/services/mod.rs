@@ -7,4 +7,5 @@ pub mod lease;
 pub mod maintenance;
 pub mod not_yet;
 pub mod recovery;
+pub mod settings;
 pub mod watch;
