@@ -642,7 +642,7 @@ impl Client {
         settings: cairn_proto::cairnpb::ClusterSettings,
     ) -> Result<cairn_proto::cairnpb::ClusterSettings, RpcError> {
         self.call(Some(timeout), Retry::NonRepeatable, |ch, t| {
-            let req = request(settings.clone(), t);
+            let req = request(settings, t);
             async move {
                 cairn_proto::cairnpb::settings_client::SettingsClient::new(ch)
                     .set(req)

@@ -16,10 +16,8 @@ pub fn run(ctx: &mut Ctx<'_>, a: &SettingsArgs) -> Result<(), CtlError> {
     let shown = match a.manual_learner_promotion {
         None => current,
         Some(manual) => {
-            let wanted = cairn_proto::cairnpb::ClusterSettings {
-                manual_learner_promotion: manual,
-                ..current
-            };
+            let mut wanted = current;
+            wanted.manual_learner_promotion = manual;
             ctx.block_on(client.settings_set(timeout, wanted))?
                 .map_err(|e| CtlError::error(e.message))?
         }
