@@ -31,7 +31,11 @@
 //!   immediate send errors, B sees silence (timeouts), as with a broken link
 //!   on one side. A partition is cuts in both directions.
 //! - [`Network::shape`]: `tc qdisc netem` delay, jitter and loss on a
-//!   member's interface (its traffic to peers and to the test process).
+//!   member's interface (its traffic to peers and to the test process). A
+//!   kernel built without `sch_netem` (as some VM kernels are) refuses that
+//!   qdisc; the member's link is then degraded with `tbf` instead (a rate
+//!   limit: queueing delay up to the given latency, tail drops beyond it),
+//!   and the returned description says so.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +57,9 @@ pub struct Shape {
     pub jitter_ms: u32,
     /// Percentage of packets dropped.
     pub loss_percent: f64,
+    /// Without `sch_netem`: the `tbf` rate limit used instead (queueing up
+    /// to `delay_ms`, drops beyond).
+    pub fallback_rate_kbit: u32,
 }
 
 /// The namespaces, links and addresses of one cluster. See the module comment.
@@ -64,8 +71,10 @@ pub struct Network {
     members: usize,
     /// Active cuts `(from, to)`: `from` cannot send to `to`.
     cuts: Vec<(usize, usize)>,
-    /// Members whose interface has a netem qdisc.
+    /// Members whose interface has a netem (or tbf) qdisc.
     shaped: Vec<usize>,
+    /// Whether the kernel has `sch_netem` (unknown until first tried).
+    netem: Option<bool>,
 }
 
 /// Runs `ip`/`tc` with `args`; an error carries the command and its stderr.
@@ -178,6 +187,7 @@ impl Network {
             members: 0,
             cuts: Vec::new(),
             shaped: Vec::new(),
+            netem: None,
         };
         // On any error from here on, Drop deletes what exists so far.
         let hub = net.hub();
@@ -301,29 +311,57 @@ impl Network {
         Ok(())
     }
 
-    /// Adds `tc netem` delay/jitter/loss to member `i`'s interface.
-    pub fn shape(&mut self, i: usize, shape: Shape) -> Result<()> {
+    /// Adds `tc netem` delay/jitter/loss to member `i`'s interface (or the
+    /// `tbf` fallback, see the module comment); returns what was applied.
+    pub fn shape(&mut self, i: usize, shape: Shape) -> Result<String> {
         self.check(i)?;
         let ns = self.namespace(i);
+        if self.shaped.contains(&i) {
+            run(
+                "ip",
+                &[
+                    "netns", "exec", &ns, "tc", "qdisc", "del", "dev", "eth0", "root",
+                ],
+            )?;
+            self.shaped.retain(|&m| m != i);
+        }
         let delay = format!("{}ms", shape.delay_ms);
-        let jitter = format!("{}ms", shape.jitter_ms);
-        let loss = format!("{:.1}%", shape.loss_percent);
-        let verb = if self.shaped.contains(&i) {
-            "change"
-        } else {
-            "add"
-        };
+        if self.netem != Some(false) {
+            let jitter = format!("{}ms", shape.jitter_ms);
+            let loss = format!("{:.1}%", shape.loss_percent);
+            let netem = run(
+                "ip",
+                &[
+                    "netns", "exec", &ns, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
+                    "delay", &delay, &jitter, "loss", &loss,
+                ],
+            );
+            match netem {
+                Ok(_) => {
+                    self.netem = Some(true);
+                    self.shaped.push(i);
+                    return Ok(format!("netem delay {delay} ±{jitter} loss {loss}"));
+                }
+                Err(HarnessError::Network { problem, .. })
+                    if problem.contains("qdisc kind is unknown") =>
+                {
+                    self.netem = Some(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let rate = format!("{}kbit", shape.fallback_rate_kbit);
         run(
             "ip",
             &[
-                "netns", "exec", &ns, "tc", "qdisc", verb, "dev", "eth0", "root", "netem", "delay",
-                &delay, &jitter, "loss", &loss,
+                "netns", "exec", &ns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate",
+                &rate, "burst", "32kbit", "latency", &delay,
             ],
         )?;
-        if !self.shaped.contains(&i) {
-            self.shaped.push(i);
-        }
-        Ok(())
+        self.shaped.push(i);
+        Ok(format!(
+            "tbf rate {rate} latency {delay} (this kernel has no sch_netem)"
+        ))
     }
 
     /// Active cuts, `(from, to)`.

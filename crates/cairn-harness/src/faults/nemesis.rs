@@ -41,8 +41,8 @@ pub enum FaultKind {
     /// One member can no longer send to another (see `netns` for what that
     /// does to TCP). Network namespaces only.
     OneWayCut,
-    /// `tc netem` delay, jitter and loss on one member's interface.
-    /// Network namespaces only.
+    /// `tc netem` delay, jitter and loss on one member's interface (a `tbf`
+    /// rate limit on kernels without `sch_netem`). Network namespaces only.
     Netem,
     /// Remove a member through a live one, wipe its data dir, start it empty
     /// with `--join`, wait until it is a voter again. Cairn only.
@@ -215,12 +215,10 @@ pub(crate) async fn inject(
                 delay_ms,
                 jitter_ms: delay_ms / 5,
                 loss_percent: f64::from(rng.gen_range(0..=8u32)),
+                fallback_rate_kbit: rng.gen_range(128..1024),
             };
-            network(cluster, kind)?.shape(i, shape)?;
-            format!(
-                "netem m{i}: delay {}ms ±{}ms, loss {}%",
-                shape.delay_ms, shape.jitter_ms, shape.loss_percent
-            )
+            let applied = network(cluster, kind)?.shape(i, shape)?;
+            format!("shape m{i}: {applied}")
         }
         FaultKind::ReplaceMember => {
             let i = rng.gen_range(0..size);
@@ -317,7 +315,13 @@ async fn replace(cluster: &mut Cluster, i: usize, via: usize, hold: Duration) ->
                 .map(|m| !m.is_learner)
         }
         .await;
-        if voter == Some(true) {
+        // The member list shows the role asked for; the member itself says
+        // whether it was promoted.
+        let promoted = async {
+            let mut c = quick_client(cluster, i).await.ok()?;
+            c.status().await.ok().map(|s| !s.is_learner)
+        };
+        if voter == Some(true) && promoted.await == Some(true) {
             break;
         }
         if rejoin.elapsed() > REJOIN_DEADLINE {
