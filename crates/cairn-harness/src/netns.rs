@@ -429,4 +429,27 @@ mod tests {
         assert_eq!(owner("czech", "cz"), None);
         assert_eq!(owner("cz12n", "cz"), None);
     }
+
+    /// Needs root and `ip netns` (as the fault tests do): a leftover of a
+    /// process that no longer exists is swept; the test's own survive until
+    /// drop, which removes them.
+    #[test]
+    fn leftovers_of_dead_processes_are_swept_and_drop_cleans_up() {
+        // Above any pid_max: never a live process.
+        let dead = "cairn999999999n0-hub";
+        ip(&["netns", "add", dead]).expect("ip netns add (needs root)");
+        let net = Network::create(2).expect("network");
+        let list = ip(&["netns", "list"]).expect("ip netns list");
+        assert!(!list.contains(dead), "leftover not swept: {list}");
+        assert!(list.contains(&net.namespace(1)) && list.contains(&net.hub()));
+        let root_link = net.root_link.clone();
+        let (hub, m0) = (net.hub(), net.namespace(0));
+        drop(net);
+        let list = ip(&["netns", "list"]).expect("ip netns list");
+        assert!(!list.contains(&hub) && !list.contains(&m0), "{list}");
+        assert!(
+            ip(&["link", "show", &root_link]).is_err(),
+            "{root_link} left behind"
+        );
+    }
 }

@@ -238,3 +238,62 @@ pub(crate) fn check_all(
     }
     anomalies
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(rev: i64, key: &str, value: &str) -> (i64, Event) {
+        (
+            rev,
+            Event {
+                kind: EventKind::Put,
+                key: key.into(),
+                value: value.into(),
+            },
+        )
+    }
+
+    fn record(events: Vec<(i64, Event)>) -> WatchRecord {
+        WatchRecord {
+            watcher: 0,
+            events,
+            reconnects: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn streams_are_checked_against_the_committed_history() {
+        let committed = vec![
+            put(5, "reg/a", "1"),
+            put(6, "reg/b", "2"),
+            put(7, "reg/a", "3"),
+        ];
+        let exact = record(committed.clone());
+        assert!(check_all(&[exact], &committed, 5, 7).is_empty());
+        // Events after the checked range are ignored.
+        let longer = record([committed.clone(), vec![put(8, "reg/c", "4")]].concat());
+        assert!(check_all(&[longer], &committed, 5, 7).is_empty());
+
+        let gap = record(vec![committed[0].clone(), committed[2].clone()]);
+        let duplicate = record(vec![
+            committed[0].clone(),
+            committed[1].clone(),
+            committed[1].clone(),
+            committed[2].clone(),
+        ]);
+        let truncated = record(committed[..2].to_vec());
+        let wrong = record(vec![
+            committed[0].clone(),
+            put(6, "reg/b", "x"),
+            committed[2].clone(),
+        ]);
+        let mut cancelled = record(Vec::new());
+        cancelled.error = Some("compacted".into());
+        for bad in [gap, duplicate, truncated, wrong, cancelled] {
+            let anomalies = check_all(&[bad.clone()], &committed, 5, 7);
+            assert_eq!(anomalies.len(), 1, "{bad:?} must be flagged");
+        }
+    }
+}
