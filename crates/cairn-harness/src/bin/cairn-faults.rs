@@ -94,6 +94,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(k) = kinds.iter().find(|k| k.needs_network() && !args.netns) {
+        eprintln!("cairn-faults: fault {k} needs --netns (network namespaces, as root)");
+        return ExitCode::FAILURE;
+    }
     let first = args.seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
