@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use cairn_linearizability::{check, KvInput, KvModel, KvOutput, Operation, Verdict, PENDING};
 use cairn_proto::etcdserverpb::{
-    compare, request_op, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
-    TxnRequest,
+    compare, request_op, Compare, DeleteRangeRequest, HashKvRequest, PutRequest, RangeRequest,
+    RequestOp, TxnRequest,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -89,7 +89,8 @@ pub struct FaultRunReport {
     pub seed: u64,
     pub verdict: Verdict,
     pub history: Vec<Operation<KvInput, KvOutput>>,
-    /// The faults injected, in order, as text.
+    /// The faults injected, in order, as text (seconds since the workload
+    /// started, when the fault was injected).
     pub faults: Vec<String>,
     /// The kinds injected, in order.
     pub kinds: Vec<FaultKind>,
@@ -104,6 +105,9 @@ pub struct FaultRunReport {
     /// One line per watch anomaly (empty: every stream equals the committed
     /// history).
     pub watch_anomalies: Vec<String>,
+    /// Each member's `HashKV` at `watch_until` (after the run, healed), or
+    /// why it has none; the run fails unless all are equal.
+    pub member_hashes: Vec<std::result::Result<u32, String>>,
 }
 
 impl FaultRunReport {
@@ -112,11 +116,22 @@ impl FaultRunReport {
         self.history.iter().filter(|o| !o.is_pending()).count()
     }
 
+    /// Whether every member has the same key-value history up to
+    /// `watch_until` (equal `HashKV`; vacuously true without watchers).
+    pub fn members_agree(&self) -> bool {
+        let Some(Ok(first)) = self.member_hashes.first() else {
+            return self.member_hashes.is_empty();
+        };
+        self.member_hashes.iter().all(|h| h == &Ok(*first))
+    }
+
     /// Whether the run found nothing wrong: a linearizable history, no watch
-    /// anomaly, and a write within `recovery_limit` of healing.
+    /// anomaly, members that agree, and a write within `recovery_limit` of
+    /// healing.
     pub fn passed(&self, recovery_limit: Duration) -> bool {
         self.verdict == Verdict::Ok
             && self.watch_anomalies.is_empty()
+            && self.members_agree()
             && self.recovery.is_some_and(|r| r < recovery_limit)
     }
 }
@@ -322,9 +337,11 @@ pub async fn run(cluster: &mut Cluster, cfg: &FaultRunConfig) -> Result<FaultRun
         let kind = order[turn % order.len()];
         turn += 1;
         let hold = Duration::from_millis(rng.gen_range(500..2500));
+        // Operation times in the history are nanoseconds since `start`.
+        let at = start.elapsed().as_secs_f64();
         match nemesis::inject(cluster, &mut rng, kind, hold).await {
             Ok(done) => {
-                faults.push(format!("{:>6.1}s {done}", start.elapsed().as_secs_f64()));
+                faults.push(format!("{at:>6.1}s {done}"));
                 kinds.push(kind);
             }
             Err(e) => {
@@ -371,6 +388,12 @@ pub async fn run(cluster: &mut Cluster, cfg: &FaultRunConfig) -> Result<FaultRun
     let (watches, watch_until, watch_anomalies) =
         finish_watches(&endpoints, watch_from, &watch_stop, watch_tasks).await?;
 
+    let member_hashes = if watch_until > 0 {
+        member_hashes(&endpoints, watch_until).await
+    } else {
+        Vec::new()
+    };
+
     let budget = cfg.check_budget;
     let checked = history.clone();
     let verdict = tokio::task::spawn_blocking(move || check(&KvModel, &checked, budget))
@@ -387,7 +410,45 @@ pub async fn run(cluster: &mut Cluster, cfg: &FaultRunConfig) -> Result<FaultRun
         watch_from,
         watch_until,
         watch_anomalies,
+        member_hashes,
     })
+}
+
+/// Each member's `HashKV` at `revision`, waiting up to 30 s for it to have
+/// applied that far.
+async fn member_hashes(
+    endpoints: &[String],
+    revision: i64,
+) -> Vec<std::result::Result<u32, String>> {
+    let mut hashes = Vec::new();
+    let start = Instant::now();
+    for e in endpoints {
+        let mut last = String::from("no answer");
+        let hash = loop {
+            let attempt = async {
+                let mut c =
+                    Client::connect_with_timeout(e, Duration::from_secs(1), Duration::from_secs(5))
+                        .await
+                        .map_err(|err| err.to_string())?;
+                c.maintenance
+                    .hash_kv(HashKvRequest { revision })
+                    .await
+                    .map(|r| r.into_inner().hash)
+                    .map_err(|s| s.message().to_string())
+            }
+            .await;
+            match attempt {
+                Ok(h) => break Ok(h),
+                Err(err) if start.elapsed() > Duration::from_secs(30) => {
+                    break Err(format!("{e}: HashKV at {revision}: {err} (last: {last})"))
+                }
+                Err(err) => last = err,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        hashes.push(hash);
+    }
+    hashes
 }
 
 /// The cluster's current revision (a linearizable read through any member).
@@ -486,6 +547,13 @@ pub fn save_artifacts(name: &str, cluster: &Cluster, report: &FaultRunReport) ->
     for a in &report.watch_anomalies {
         let _ = writeln!(text, "  {a}");
     }
+    let _ = writeln!(
+        text,
+        "members agree at revision {}: {} (HashKV per member: {:?})",
+        report.watch_until,
+        report.members_agree(),
+        report.member_hashes
+    );
     let mut watches = String::new();
     for w in &report.watches {
         let _ = writeln!(

@@ -19,9 +19,11 @@
 //! - The checker can fail: with the test-only `--unsafe-stale-reads` (reads
 //!   skip ReadIndex) the workload under partitions is reported not
 //!   linearizable.
-//! - The same workload on real etcd 3.5.1 under the same faults (but
-//!   `replace`: etcd has no `--join`) passes: the workload and checkers do not
-//!   flag a correct system.
+//! - The same workload on real etcd 3.5.1 under pauses and every network
+//!   fault passes: the workload and checkers do not flag a correct system.
+//!   (Not under crashes: etcd 3.5.1 has a known data inconsistency bug there,
+//!   which these checks found; see the test. Nor `replace`: no `--join`.)
+//! - After every run, all members' `HashKV` at the last revision must agree.
 
 use std::time::{Duration, Instant};
 
@@ -60,13 +62,14 @@ async fn run_schedule(
     let kinds: Vec<&str> = cfg.faults.iter().map(|k| k.name()).collect();
     eprintln!(
         "{name}: {} operations ({} completed), {} watch events, recovery {:?}, verdict {:?}, \
-         watch anomalies {:?}, {:.0}s\n  faults: {:#?}",
+         watch anomalies {:?}, members agree {}, {:.0}s\n  faults: {:#?}",
         report.history.len(),
         report.completed(),
         report.watches.iter().map(|w| w.events.len()).sum::<usize>(),
         report.recovery,
         report.verdict,
         report.watch_anomalies,
+        report.members_agree(),
         started.elapsed().as_secs_f64(),
         report.faults
     );
@@ -95,6 +98,12 @@ fn assert_correct(report: &faults::FaultRunReport, cfg: &FaultRunConfig, label: 
         report.watch_anomalies.is_empty(),
         "{label} seed {seed}: watch streams differ from the committed history: {:?}",
         report.watch_anomalies
+    );
+    assert!(
+        report.members_agree(),
+        "{label} seed {seed}: members differ at revision {}: HashKV {:?}",
+        report.watch_until,
+        report.member_hashes
     );
     let recovery = report
         .recovery
@@ -209,12 +218,17 @@ async fn checker_catches_stale_reads_under_partitions() {
     );
 }
 
+/// Real etcd 3.5.1 does not survive crashes under load intact: with `kill`,
+/// `kill-leader` and `restart-all` in this run (seed 9000), one etcd member's
+/// history lacked an acknowledged put at revision 1990 and every later event
+/// sat one revision early, which the watch check reported. That is etcd's
+/// v3.5.0–3.5.2 data inconsistency bug (etcd-io/etcd#13766, postmortem in
+/// etcd-io/etcd#13967: the consistent index was not saved atomically with the
+/// data; fixed in 3.5.3). So the reference run keeps to the faults that do not
+/// crash members: pauses and every network fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn etcd_reference_passes_the_same_faults() {
-    let kinds: Vec<FaultKind> = ALL_FAULTS
-        .into_iter()
-        .filter(|k| *k != ReplaceMember)
-        .collect();
+async fn etcd_reference_passes_pauses_and_network_faults() {
+    let kinds = [PauseMember, IsolateMember, Partition, OneWayCut, Netem];
     let cfg = FaultRunConfig::new(seed(9000), duration()).with_faults(&kinds);
     let spec = ClusterSpec::new(etcd_bin(), 3).network_namespaces();
     let report = run_schedule(spec, &cfg, "etcd3").await;
