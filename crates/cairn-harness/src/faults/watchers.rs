@@ -292,7 +292,7 @@ mod tests {
         let mut cancelled = record(Vec::new());
         cancelled.error = Some("compacted".into());
         for bad in [gap, duplicate, truncated, wrong, cancelled] {
-            let anomalies = check_all(&[bad.clone()], &committed, 5, 7);
+            let anomalies = check_all(std::slice::from_ref(&bad), &committed, 5, 7);
             assert_eq!(anomalies.len(), 1, "{bad:?} must be flagged");
         }
     }
