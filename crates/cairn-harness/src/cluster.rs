@@ -5,6 +5,12 @@
 //!
 //! Every process is killed when the [`Cluster`] is dropped, also on panic, and
 //! each child asks the kernel to SIGKILL it if the harness process dies first.
+//!
+//! Opt-in network-namespace mode ([`ClusterSpec::network_namespaces`]): each
+//! member runs in its own namespace (`ip netns exec`, which execs, so the
+//! child's pid is the server's and signals reach it) with its own address;
+//! peer and client URLs use that address, and [`Cluster::network_mut`] gives
+//! the nemesis the [`Network`] to cut and shape.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -18,7 +24,8 @@ use tempfile::TempDir;
 
 use crate::client::Client;
 use crate::error::{HarnessError, Result};
-use crate::health::{probe_health, HealthProbe};
+use crate::health::{probe_health_at, HealthProbe};
+use crate::netns::Network;
 use crate::ports::free_ports;
 use crate::tls::TlsFiles;
 
@@ -46,6 +53,8 @@ pub struct ClusterSpec {
     pub tls: Option<TlsFiles>,
     /// Environment variables set for every member process.
     pub env: Vec<(String, String)>,
+    /// Each member in its own network namespace (see the module comment).
+    pub netns: bool,
 }
 
 impl ClusterSpec {
@@ -59,7 +68,15 @@ impl ClusterSpec {
             token: "cairn-test-cluster".to_string(),
             tls: None,
             env: Vec::new(),
+            netns: false,
         }
+    }
+
+    /// Runs each member in its own network namespace with its own address
+    /// (needs root and `ip netns`; starting the cluster fails otherwise).
+    pub fn network_namespaces(mut self) -> ClusterSpec {
+        self.netns = true;
+        self
     }
 
     /// Sets an environment variable for every member process.
@@ -101,6 +118,8 @@ impl ClusterSpec {
 #[derive(Debug)]
 struct Member {
     name: String,
+    /// Address the member listens on: `127.0.0.1`, or its namespace's.
+    host: String,
     client_port: u16,
     peer_port: u16,
     data_dir: PathBuf,
@@ -123,6 +142,8 @@ pub struct Cluster {
     members: Vec<Member>,
     dir: Option<TempDir>,
     dir_path: PathBuf,
+    /// Set in network-namespace mode; dropped after the members are killed.
+    network: Option<Network>,
 }
 
 impl Cluster {
@@ -147,10 +168,18 @@ impl Cluster {
             .map_err(|e| HarnessError::io("creating the cluster's temporary directory", e))?;
         let dir_path = dir.path().to_path_buf();
         let ports = free_ports(spec.size * 2)?;
+        let network = if spec.netns {
+            Some(Network::create(spec.size)?)
+        } else {
+            None
+        };
         let members = (0..spec.size)
             .map(|i| {
                 let name = format!("{}{i}", spec.name_prefix);
                 Member {
+                    host: network
+                        .as_ref()
+                        .map_or_else(|| "127.0.0.1".to_string(), |n| n.address(i)),
                     data_dir: dir_path.join(format!("{name}.data")),
                     log_path: dir_path.join(format!("{name}.log")),
                     name,
@@ -169,6 +198,7 @@ impl Cluster {
             members,
             dir: Some(dir),
             dir_path,
+            network,
         };
         for i in 0..cluster.members.len() {
             cluster.start_member(i)?;
@@ -221,13 +251,27 @@ impl Cluster {
         &self.members[i].name
     }
 
-    /// `http://127.0.0.1:<client port>` of member `i`. Panics if out of range.
+    /// The network namespaces, in network-namespace mode.
+    pub fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
+    }
+
+    /// The network namespaces, mutable (to cut and shape), in
+    /// network-namespace mode.
+    pub fn network_mut(&mut self) -> Option<&mut Network> {
+        self.network.as_mut()
+    }
+
+    /// Address member `i` listens on (`127.0.0.1` unless in network-namespace
+    /// mode). Panics if out of range.
+    pub fn host(&self, i: usize) -> &str {
+        &self.members[i].host
+    }
+
+    /// `http://<host>:<client port>` of member `i`. Panics if out of range.
     pub fn endpoint(&self, i: usize) -> String {
-        format!(
-            "{}://127.0.0.1:{}",
-            self.scheme(),
-            self.members[i].client_port
-        )
+        let m = &self.members[i];
+        format!("{}://{}:{}", self.scheme(), m.host, m.client_port)
     }
 
     /// `https` for a TLS cluster, else `http`.
@@ -304,7 +348,7 @@ impl Cluster {
     pub fn initial_cluster(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("{}={}://127.0.0.1:{}", m.name, self.scheme(), m.peer_port))
+            .map(|m| format!("{}={}://{}:{}", m.name, self.scheme(), m.host, m.peer_port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -315,8 +359,8 @@ impl Cluster {
     /// `--initial-cluster*` flags once the data dir exists.
     pub fn member_args(&self, i: usize) -> Vec<String> {
         let m = &self.members[i];
-        let client = format!("{}://127.0.0.1:{}", self.scheme(), m.client_port);
-        let peer = format!("{}://127.0.0.1:{}", self.scheme(), m.peer_port);
+        let client = format!("{}://{}:{}", self.scheme(), m.host, m.client_port);
+        let peer = format!("{}://{}:{}", self.scheme(), m.host, m.peer_port);
         let mut args = vec![
             "--name".to_string(),
             m.name.clone(),
@@ -353,13 +397,10 @@ impl Cluster {
         args
     }
 
-    /// `http://127.0.0.1:<peer port>` of member `i`.
+    /// `http://<host>:<peer port>` of member `i`.
     pub fn peer_url(&self, i: usize) -> String {
-        format!(
-            "{}://127.0.0.1:{}",
-            self.scheme(),
-            self.members[i].peer_port
-        )
+        let m = &self.members[i];
+        format!("{}://{}:{}", self.scheme(), m.host, m.peer_port)
     }
 
     /// Adds a member that is not started yet: new ports, an empty data dir, and
@@ -368,7 +409,15 @@ impl Cluster {
     /// [`Cluster::set_join`] gives the one `member add` printed. Returns its index.
     pub fn add_joining_member(&mut self, name: &str) -> Result<usize> {
         let ports = free_ports(2)?;
+        let host = match self.network.as_mut() {
+            Some(network) => {
+                let i = network.add_member()?;
+                network.address(i)
+            }
+            None => "127.0.0.1".to_string(),
+        };
         self.members.push(Member {
+            host,
             data_dir: self.dir_path.join(format!("{name}.data")),
             log_path: self.dir_path.join(format!("{name}.log")),
             name: name.to_string(),
@@ -416,6 +465,9 @@ impl Cluster {
         let args = self.member_args(i);
         let binary = self.spec.binary.clone();
         let env = self.spec.env.clone();
+        // `ip netns exec` enters the namespace and execs the server: the
+        // child's pid stays the server's, so SIGKILL/SIGSTOP reach it.
+        let namespace = self.network.as_ref().map(|n| n.namespace(i));
         let member = self.member_mut(i)?;
         if member.child.is_some() {
             return Err(HarnessError::Member {
@@ -441,7 +493,14 @@ impl Cluster {
         let stderr = log
             .try_clone()
             .map_err(|e| HarnessError::io("duplicating the log file handle", e))?;
-        let mut command = Command::new(&binary);
+        let mut command = match &namespace {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str()]).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
         command
             .args(&args)
             .stdin(Stdio::null())
@@ -476,6 +535,7 @@ impl Cluster {
     pub async fn wait_healthy(&mut self, i: usize, deadline: Duration) -> Result<()> {
         let start = Instant::now();
         let port = self.member(i)?.client_port;
+        let host = self.member(i)?.host.clone();
         loop {
             if let Some(status) = self.try_reap(i)? {
                 let m = self.member(i)?;
@@ -493,7 +553,7 @@ impl Cluster {
                 });
             }
             let last = match &self.spec.tls {
-                None => probe_health(port, Duration::from_secs(3)).await,
+                None => probe_health_at(&host, port, Duration::from_secs(3)).await,
                 Some(tls) => self.probe_tls(i, tls).await,
             };
             if last == HealthProbe::Healthy {

@@ -77,6 +77,14 @@ pub enum HarnessError {
         /// What is wrong.
         problem: String,
     },
+    /// An `ip`/`tc` command of network-namespace mode failed.
+    #[error("`{command}` failed: {problem}")]
+    Network {
+        /// The command line.
+        command: String,
+        /// Its exit status and stderr.
+        problem: String,
+    },
     /// Anything else, described.
     #[error("{0}")]
     Other(String),

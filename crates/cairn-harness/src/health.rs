@@ -32,7 +32,12 @@ impl std::fmt::Display for HealthProbe {
 
 /// GETs `http://127.0.0.1:<port>/health` once, giving up after `timeout`.
 pub async fn probe_health(port: u16, timeout: Duration) -> HealthProbe {
-    match tokio::time::timeout(timeout, http_get(port, "/health")).await {
+    probe_health_at("127.0.0.1", port, timeout).await
+}
+
+/// GETs `http://<host>:<port>/health` once, giving up after `timeout`.
+pub async fn probe_health_at(host: &str, port: u16, timeout: Duration) -> HealthProbe {
+    match tokio::time::timeout(timeout, http_get_at(host, port, "/health")).await {
         Err(_) => HealthProbe::Unreachable(format!("no answer within {timeout:?}")),
         Ok(Err(e)) => HealthProbe::Unreachable(e.to_string()),
         Ok(Ok(response)) => classify(&response),
@@ -59,8 +64,13 @@ fn classify(response: &str) -> HealthProbe {
 
 /// Plain HTTP/1.0 GET on loopback; returns the whole response as text.
 pub async fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    http_get_at("127.0.0.1", port, path).await
+}
+
+/// Plain HTTP/1.0 GET to `host:port`; returns the whole response as text.
+pub async fn http_get_at(host: &str, port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect((host, port)).await?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await?;

@@ -2,6 +2,8 @@
 //!
 //! - [`Cluster`]: N real member processes of `cairn` or real `etcd` on loopback,
 //!   with fault injection (kill, stop, restart, pause), readiness by `/health`.
+//!   [`ClusterSpec::network_namespaces`] puts each member in its own network
+//!   namespace ([`netns`]) so the nemesis can partition and shape the network.
 //! - [`Client`]: a small gRPC client over etcd's `KV`/`Maintenance`/`Cluster`.
 //! - [`binaries`]: where `cairn`, `cairnctl` and real etcd 3.5.1 live.
 //! - [`conformance`]: the etcdctl script runner, output normalizer and
@@ -28,6 +30,7 @@ pub mod error;
 pub mod faults;
 pub mod files;
 pub mod health;
+pub mod netns;
 pub mod ports;
 pub mod tls;
 

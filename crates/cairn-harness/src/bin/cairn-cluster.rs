@@ -1,7 +1,7 @@
 //! `cairn-cluster`: start a local cluster by hand and keep it up until Ctrl-C.
 //!
 //! ```text
-//! cairn-cluster --binary target/debug/cairn --size 3 [-- --snapshot-count 100]
+//! cairn-cluster --binary target/debug/cairn --size 3 [--netns] [-- --snapshot-count 100]
 //! ```
 
 use std::path::PathBuf;
@@ -29,6 +29,10 @@ struct Args {
     /// Keep the cluster directory (data and logs) after exit.
     #[arg(long)]
     keep: bool,
+    /// Run each member in its own network namespace (needs root); the
+    /// namespaces are printed, e.g. for `ip netns exec <ns> tc ...` by hand.
+    #[arg(long)]
+    netns: bool,
     /// Extra flags passed to every member (after `--`).
     #[arg(last = true)]
     extra_args: Vec<String>,
@@ -38,10 +42,13 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let binary = args.binary.unwrap_or_else(cairn_harness::cairn_bin);
-    let spec = ClusterSpec::new(binary, args.size)
+    let mut spec = ClusterSpec::new(binary, args.size)
         .name_prefix(args.name_prefix)
         .token(args.token)
         .extra_args(args.extra_args);
+    if args.netns {
+        spec = spec.network_namespaces();
+    }
     let mut cluster = match Cluster::start(spec).await {
         Ok(cluster) => cluster,
         Err(e) => {
@@ -55,11 +62,15 @@ async fn main() -> ExitCode {
     println!("directory: {}", cluster.dir().display());
     for i in 0..cluster.len() {
         println!(
-            "{}: {} (peer 127.0.0.1:{}, log {})",
+            "{}: {} (peer {}, log {}{})",
             cluster.name(i),
             cluster.endpoint(i),
-            cluster.peer_port(i),
-            cluster.log_path(i).display()
+            cluster.peer_url(i),
+            cluster.log_path(i).display(),
+            cluster
+                .network()
+                .map(|n| format!(", namespace {}", n.namespace(i)))
+                .unwrap_or_default()
         );
     }
     println!("endpoints: {}", cluster.client_endpoints());
