@@ -45,7 +45,7 @@ impl Settings for SettingsService {
         self.ctx.refuse_on_learner()?;
         let settings = request.into_inner();
         let cmd = InternalRequest {
-            request: Some(Cmd::ClusterSettings(settings.clone())),
+            request: Some(Cmd::ClusterSettings(settings)),
         };
         let resp = self
             .ctx
