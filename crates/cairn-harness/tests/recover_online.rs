@@ -213,3 +213,108 @@ async fn restarted_survivor_scenario(security: Security) {
     assert_fenced(cluster, &[0, 1]).await;
     join_two_and_check(cluster, 2, &["n3", "n4"], 100).await;
 }
+
+/// `recover --yes` killed after telling the other survivor to rejoin but before
+/// resetting the freshest one: that survivor has already moved its data aside
+/// and keeps asking to join. Running `recover --yes` again finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_recover_completes_when_run_again() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let mut test = TestCluster::start(5, Security::Plain).await;
+    let cluster = &mut test.cluster;
+    let leader = cluster.find_leader().await.expect("a leader");
+    let mut c = cluster.client(leader).await.expect("client");
+    let mut last = 0;
+    for n in 0..40 {
+        let r = c.put(format!("k{n:02}"), "v").await.expect("put");
+        last = r.header.map(|h| h.revision).unwrap_or(0);
+    }
+    let survivors: Vec<usize> = (0..5).filter(|i| *i != leader).take(2).collect();
+    for &i in &survivors {
+        let mut ci = cluster.client(i).await.expect("client");
+        ci.get("k39").await.expect("the survivor has every write");
+    }
+    for i in (0..5).filter(|i| !survivors.contains(i)) {
+        cluster.kill(i).expect("kill");
+    }
+    let all = cluster.endpoints().join(",");
+
+    // First run: paused (test hook) right after the rejoin step, then killed.
+    let mut first = Command::new(cairn_harness::cairnctl_bin())
+        .args([
+            "--endpoints",
+            &all,
+            "recover",
+            "--bump-revision",
+            "1000",
+            "--yes",
+        ])
+        .env("CAIRN_TEST_PAUSE_RECOVER", "rejoin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start cairnctl recover");
+    let stdout = first.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = String::new();
+    let paused = loop {
+        match rx.recv_timeout(DEADLINE) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+                if line.contains("paused after rejoin") {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    first.kill().expect("kill cairnctl");
+    let _ = first.wait();
+    assert!(paused, "recover never reached the pause point:\n{printed}");
+    assert!(printed.contains("old data moved to"), "{printed}");
+    assert!(!printed.contains("[2/3]"), "{printed}");
+
+    // Second run completes it.
+    let again = recover_online(cluster, &all, &["--bump-revision", "1000", "--yes"]);
+    let report = text(&again);
+    assert!(again.status.success(), "{report}");
+    assert!(report.contains("Recovered in"), "{report}");
+
+    // Both survivors end up voters of the new cluster with every write.
+    let start = std::time::Instant::now();
+    let mut c0 = cluster.client(survivors[0]).await.expect("client");
+    loop {
+        let members = c0
+            .member_list()
+            .await
+            .map(|l| l.members)
+            .unwrap_or_default();
+        if members.len() == 2 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "never two voters after the second run: {members:?}\n{report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    for &i in &survivors {
+        let mut ci = cluster.client(i).await.expect("client");
+        let got = ci.get_all(false).await.expect("read");
+        assert_eq!(got.kvs.len(), 40, "member {i} holds every write");
+        assert_eq!(got.header.map(|h| h.revision), Some(last + 1000));
+    }
+}

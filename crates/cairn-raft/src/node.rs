@@ -624,8 +624,16 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
     {
         return Retry::Again;
     }
-    if status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:") {
-        // The request may or may not have reached the leader: the outcome is unknown.
+    // The connection failed during the call (tonic says "transport error" with
+    // code Unknown), or the leader is unavailable: the request may or may not
+    // have reached it, so the outcome is unknown. etcd answers "request timed
+    // out" then; passing tonic's text on would give clients an error code they
+    // do not expect.
+    let broken_connection =
+        status.code() == tonic::Code::Unknown && msg.contains("transport error");
+    if broken_connection
+        || (status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:"))
+    {
         return Retry::Fail(ProposeError::Timeout);
     }
     Retry::Fail(ProposeError::Remote(status.code(), msg.to_string()))

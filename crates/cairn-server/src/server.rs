@@ -1,6 +1,8 @@
 //! The member's lifecycle: start Raft, serve the peer port, publish this member's
 //! attributes through Raft, then serve clients (gRPC + HTTP on the client port),
-//! printing etcd's lifecycle lines at the same moments; stop cleanly on SIGTERM/SIGINT.
+//! printing etcd's lifecycle lines at the same moments (a member that cannot
+//! publish serves only the recovery service, see start_gate.rs); stop cleanly
+//! on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -216,8 +218,8 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         }
     }
 
-    // The client port opens now, gated until this member publishes itself
-    // (start_gate.rs), so recovery works on a member that cannot publish.
+    // Until this member publishes itself, only the recovery service answers
+    // (start_gate.rs).
     let gate = crate::start_gate::StartGate::default();
 
     let max_recv = (cfg.max_request_bytes as usize).saturating_add(GRPC_OVERHEAD_BYTES);
@@ -272,10 +274,89 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         crate::start_gate::until_published,
     ));
 
+    // Like etcd, the client port is bound now but served only once this member
+    // has published itself. A member that cannot publish (no quorum) serves it
+    // after `request_timeout` anyway, gated to the recovery service, so that
+    // `cairnctl recover` can reach it. Normal starts never open the gate early:
+    // clients of a starting member see etcd's behaviour, not `Unavailable`.
+    let mut unserved = Some(client_listeners);
     let mut serving = Vec::new();
-    for (listener, secure) in client_listeners {
+    {
+        let publishing = publish(&ctx, &cfg);
+        tokio::pin!(publishing);
+        let grace = tokio::time::sleep(cfg.request_timeout());
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                r = &mut publishing => {
+                    r?;
+                    break;
+                }
+                _ = &mut grace, if unserved.is_some() => {
+                    tracing::warn!(
+                        "not joined to the cluster after {:?} (no quorum?): serving only the recovery service on the client port until it does",
+                        cfg.request_timeout()
+                    );
+                    if let Some(listeners) = unserved.take() {
+                        serving = serve_clients(listeners, &grpc, &cfg)?;
+                    }
+                }
+                _ = shutdown_signal() => {
+                    node.shutdown().await;
+                    return Ok(RunEnd::Stopped);
+                }
+                reason = node.stopped() => {
+                    node.shutdown().await;
+                    return stopped_on_its_own(&node, reason);
+                }
+                _ = restart.requested() => {
+                    tracing::warn!("recovery: stopping to restart");
+                    node.shutdown().await;
+                    return Ok(RunEnd::Restart);
+                }
+            }
+        }
+    }
+    gate.open();
+    if let Some(listeners) = unserved.take() {
+        serving = serve_clients(listeners, &grpc, &cfg)?;
+    }
+    tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
+    for line in serving {
+        tracing::info!("{line}");
+    }
+
+    tracing::info!("ready to serve client requests");
+
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("received signal; shutting down");
+            node.shutdown().await;
+            Ok(RunEnd::Stopped)
+        }
+        reason = node.stopped() => {
+            node.shutdown().await;
+            stopped_on_its_own(&node, reason)
+        }
+        _ = restart.requested() => {
+            tracing::warn!("recovery: stopping to restart");
+            node.shutdown().await;
+            Ok(RunEnd::Restart)
+        }
+    }
+}
+
+/// Serves `app` on every client listener (TLS ones through tonic, plain ones
+/// through axum); returns etcd's "serving ..." lines to log once ready.
+fn serve_clients(
+    listeners: Vec<(TcpListener, bool)>,
+    app: &axum::Router,
+    cfg: &ServerConfig,
+) -> Result<Vec<String>> {
+    let mut serving = Vec::new();
+    for (listener, secure) in listeners {
         let addr = listener.local_addr()?;
-        let app = grpc.clone();
+        let app = app.clone();
         if secure {
             // gRPC and the HTTP endpoints (/health, ...) over TLS on one port.
             let builder = tonic::transport::Server::builder()
@@ -311,46 +392,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
             ));
         }
     }
-    tokio::select! {
-        r = publish(&ctx, &cfg) => r?,
-        _ = shutdown_signal() => {
-            node.shutdown().await;
-            return Ok(RunEnd::Stopped);
-        }
-        reason = node.stopped() => {
-            node.shutdown().await;
-            return stopped_on_its_own(&node, reason);
-        }
-        _ = restart.requested() => {
-            tracing::warn!("recovery: stopping to restart");
-            node.shutdown().await;
-            return Ok(RunEnd::Restart);
-        }
-    }
-    gate.open();
-    tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
-    for line in serving {
-        tracing::info!("{line}");
-    }
-
-    tracing::info!("ready to serve client requests");
-
-    tokio::select! {
-        _ = shutdown_signal() => {
-            tracing::info!("received signal; shutting down");
-            node.shutdown().await;
-            Ok(RunEnd::Stopped)
-        }
-        reason = node.stopped() => {
-            node.shutdown().await;
-            stopped_on_its_own(&node, reason)
-        }
-        _ = restart.requested() => {
-            tracing::warn!("recovery: stopping to restart");
-            node.shutdown().await;
-            Ok(RunEnd::Restart)
-        }
-    }
+    Ok(serving)
 }
 
 /// Accepted connections with Nagle's algorithm off: gRPC answers are small

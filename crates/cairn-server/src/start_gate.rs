@@ -1,12 +1,13 @@
-//! The client port opens as soon as the member starts, but until the member has
-//! published itself through Raft (etcd's "ready to serve client requests") only
-//! the recovery service and `/version` are answered. Everything else gets
-//! `Unavailable` (gRPC) or an unhealthy `/health` (HTTP).
+//! What the client port answers before the member has published itself
+//! through Raft (etcd's "ready to serve client requests"). Normally nothing:
+//! as in etcd, the port is served only once the member has published. A member
+//! that cannot publish within the request timeout (its cluster lost quorum)
+//! serves the port anyway, but through this gate: only the recovery service and
+//! `/version` answer; everything else gets `Unavailable` (gRPC) or an unhealthy
+//! `/health` (HTTP).
 //!
 //! This is what lets `cairnctl recover` inspect and reset a survivor that was
-//! restarted after its cluster lost quorum: such a member can never publish, and
-//! etcd, which opens the client port only after publishing, would be
-//! unreachable.
+//! restarted after its cluster lost quorum: such a member can never publish.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

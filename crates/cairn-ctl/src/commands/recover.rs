@@ -428,6 +428,7 @@ fn carry_out(
     // superseded and stop before the message reached them.)
     writeln!(ctx.out).map_err(io)?;
     send_rejoins(ctx, parent, fresh_ep, others, "[1/3]")?;
+    pause_for_tests(ctx, "rejoin")?;
 
     writeln!(
         ctx.out,
@@ -462,6 +463,24 @@ fn carry_out(
     )
     .map_err(io)?;
     wait_and_report(ctx, parent, fresh_ep, fresh, &reset, others.len(), started)
+}
+
+/// Test hook: with `CAIRN_TEST_PAUSE_RECOVER=<step>`, `recover --yes` stops
+/// after that step and waits forever, so a test can kill it at a known point
+/// and check that running it again completes the recovery.
+fn pause_for_tests(ctx: &mut Ctx<'_>, step: &str) -> Result<(), CtlError> {
+    if std::env::var("CAIRN_TEST_PAUSE_RECOVER").ok().as_deref() != Some(step) {
+        return Ok(());
+    }
+    writeln!(
+        ctx.out,
+        "      paused after {step} (CAIRN_TEST_PAUSE_RECOVER)"
+    )
+    .map_err(io)?;
+    ctx.out.flush().map_err(io)?;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 /// Tells every member in `others` to move its data aside and join `new_ep`.
