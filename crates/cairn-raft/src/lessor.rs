@@ -241,6 +241,7 @@ impl RaftNode {
                     tokio::spawn(async move {
                         tracing::info!(lease = format!("{id:016x}"), "lease expired; revoking");
                         let revoke = InternalRequest {
+                            proposal_id: 0,
                             request: Some(Cmd::LeaseRevoke(LeaseRevokeRequest { id })),
                         };
                         if let Err(e) = node.propose(revoke).await {
@@ -298,6 +299,7 @@ impl RaftNode {
         let node = self.clone();
         tokio::spawn(async move {
             let req = InternalRequest {
+                proposal_id: 0,
                 request: Some(Cmd::LeaseCheckpoint(LeaseCheckpointRequest { checkpoints })),
             };
             if let Err(e) = node.propose(req).await {

@@ -19,6 +19,7 @@ pub mod peer_service;
 pub mod state_machine;
 pub mod stop;
 pub mod types;
+pub mod waiters;
 
 pub use errors::{kv_error_status, MembershipError, NodeError, ProposeError};
 pub use lessor::LeaseClock;

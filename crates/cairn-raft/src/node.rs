@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) identity: Identity,
     pub(crate) channels: PeerChannels,
     pub(crate) request_timeout: Duration,
+    /// Forwarded proposals waiting for their apply (see waiters.rs).
+    pub(crate) waiters: crate::waiters::ProposalWaiters,
     applied: Arc<AtomicU64>,
     /// Serializes membership changes on the leader.
     pub(crate) membership_lock: tokio::sync::Mutex<()>,
@@ -208,6 +210,7 @@ impl RaftNode {
             Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
         )
         .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
+        let waiters = sm.waiters();
         sm.check_snapshot_file()
             .map_err(|e| NodeError::Store(e.to_string()))?;
         if sm.is_removed(identity.member_id) {
@@ -263,6 +266,7 @@ impl RaftNode {
                 identity,
                 channels,
                 request_timeout: cfg.request_timeout,
+                waiters,
                 applied,
                 membership_lock: tokio::sync::Mutex::new(()),
                 lessor: crate::lessor::Lessor::new(
@@ -428,9 +432,23 @@ impl RaftNode {
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     match f.leader_node {
                         Some(node) if f.leader_id != Some(self.member_id()) => {
-                            match self.forward(&node, req.clone(), deadline).await {
+                            // Tagged, so that if the leader's answer is lost we
+                            // can still recognise the entry when we apply it.
+                            let mut forwarded = req.clone();
+                            forwarded.proposal_id = rand::random::<u64>().max(1);
+                            let waiting = self.inner.waiters.register(forwarded.proposal_id);
+                            match self.forward(&node, forwarded, deadline).await {
                                 Ok(resp) => return Ok(resp),
                                 Err(Retry::Again) => true,
+                                Err(Retry::Fail(ProposeError::Timeout)) => {
+                                    // The outcome is unknown: as etcd does, wait
+                                    // for the entry to be applied here (a new
+                                    // leader commits it if it was replicated).
+                                    return waiting
+                                        .result(time_left(deadline))
+                                        .await
+                                        .ok_or(ProposeError::Timeout);
+                                }
                                 Err(Retry::Fail(e)) => return Err(e),
                             }
                         }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store};
 use cairn_proto::cairnpb::internal_response::Response as Resp;
 use cairn_proto::cairnpb::InternalResponse;
+
+use crate::waiters::ProposalWaiters;
 use futures::{Stream, TryStreamExt};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -53,6 +55,8 @@ pub struct StateMachine {
     on_applied: Arc<dyn Fn(u64) + Send + Sync>,
     /// A copy of `applied.removed` readable without waiting for apply.
     removed: Arc<std::sync::RwLock<BTreeSet<MemberId>>>,
+    /// Forwarded proposals whose proposer waits for their apply here.
+    waiters: ProposalWaiters,
 }
 
 /// The applied state as recorded in the store.
@@ -86,7 +90,13 @@ impl StateMachine {
             removed: Arc::new(std::sync::RwLock::new(applied.removed.clone())),
             applied: Arc::new(Mutex::new(applied)),
             on_applied,
+            waiters: ProposalWaiters::default(),
         })
+    }
+
+    /// Where forwarded proposals wait for their apply on this member.
+    pub fn waiters(&self) -> ProposalWaiters {
+        self.waiters.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -250,8 +260,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *cached = state;
         let last_index = batch.last().map(|(e, _)| e.log_id.index).unwrap_or(0);
         for ((entry, responder), result) in batch.into_iter().zip(results) {
+            let response = to_response(result, entry.log_id.index);
+            if let EntryPayload::Normal(req) = &entry.payload {
+                self.waiters.complete(req.0.proposal_id, &response);
+            }
             if let Some(responder) = responder {
-                responder.send(Response(to_response(result, entry.log_id.index)));
+                responder.send(Response(response));
             }
         }
         (self.on_applied)(last_index);

@@ -116,6 +116,7 @@ impl ServerContext {
             "database space exceeded; raising the NOSPACE alarm"
         );
         let raise = InternalRequest {
+            proposal_id: 0,
             request: Some(cairn_proto::cairnpb::internal_request::Request::Alarm(
                 cairn_proto::etcdserverpb::AlarmRequest {
                     action: cairn_proto::etcdserverpb::alarm_request::AlarmAction::Activate as i32,

@@ -435,6 +435,7 @@ fn stopped_on_its_own(node: &RaftNode, reason: String) -> Result<RunEnd> {
 async fn publish(ctx: &ServerContext, cfg: &ServerConfig) -> Result<()> {
     let client_urls: Vec<String> = cfg.advertise_client_urls.iter().map(url_string).collect();
     let req = InternalRequest {
+        proposal_id: 0,
         request: Some(Cmd::MemberAttributes(MemberAttributes {
             member_id: ctx.node.member_id(),
             name: cfg.name.clone(),

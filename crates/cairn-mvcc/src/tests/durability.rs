@@ -12,6 +12,7 @@ use crate::StoreError;
 
 fn put_cmd(key: &str, value: &str) -> InternalRequest {
     InternalRequest {
+        proposal_id: 0,
         request: Some(Cmd::Put(put_req(key, value))),
     }
 }

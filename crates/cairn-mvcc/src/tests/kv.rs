@@ -338,6 +338,7 @@ fn members_are_upserted_and_sorted() {
 fn entries_without_data_only_advance_the_applied_index() {
     let s = TestStore::new();
     let req = cairn_proto::cairnpb::InternalRequest {
+        proposal_id: 0,
         request: Some(Cmd::Put(put_req("k", "v"))),
     };
     let results = s
@@ -371,6 +372,7 @@ fn entries_without_data_only_advance_the_applied_index() {
 fn a_failed_entry_does_not_stop_the_batch() {
     let s = TestStore::new();
     let bad = cairn_proto::cairnpb::InternalRequest {
+        proposal_id: 0,
         request: Some(Cmd::Put(PutRequest {
             key: b"k".to_vec(),
             lease: 5,
@@ -378,6 +380,7 @@ fn a_failed_entry_does_not_stop_the_batch() {
         })),
     };
     let good = cairn_proto::cairnpb::InternalRequest {
+        proposal_id: 0,
         request: Some(Cmd::Put(put_req("k", "v"))),
     };
     let results = s

@@ -46,7 +46,10 @@ impl TestStore {
 
     /// Applies one command as the next Raft entry.
     pub fn exec(&self, cmd: Cmd) -> ApplyResult {
-        let req = InternalRequest { request: Some(cmd) };
+        let req = InternalRequest {
+            request: Some(cmd),
+            proposal_id: 0,
+        };
         let index = self.store.applied_index() + 1;
         let mut results = self
             .store

@@ -25,7 +25,10 @@ impl KvService {
 }
 
 fn cmd(c: Cmd) -> InternalRequest {
-    InternalRequest { request: Some(c) }
+    InternalRequest {
+        request: Some(c),
+        proposal_id: 0,
+    }
 }
 
 #[tonic::async_trait]

@@ -43,7 +43,10 @@ fn min_lease_ttl(heartbeat_ms: u64, election_ms: u64) -> i64 {
 }
 
 fn cmd(c: Cmd) -> InternalRequest {
-    InternalRequest { request: Some(c) }
+    InternalRequest {
+        request: Some(c),
+        proposal_id: 0,
+    }
 }
 
 #[tonic::async_trait]

@@ -54,6 +54,7 @@ impl Maintenance for MaintenanceService {
             }));
         }
         let cmd = InternalRequest {
+            proposal_id: 0,
             request: Some(Cmd::Alarm(req)),
         };
         match self.ctx.propose(cmd).await? {

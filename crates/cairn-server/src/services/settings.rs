@@ -45,6 +45,7 @@ impl Settings for SettingsService {
         self.ctx.refuse_on_learner()?;
         let settings = request.into_inner();
         let cmd = InternalRequest {
+            proposal_id: 0,
             request: Some(Cmd::ClusterSettings(settings)),
         };
         let resp = self
