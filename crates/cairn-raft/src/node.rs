@@ -214,11 +214,15 @@ impl RaftNode {
             return Err(NodeError::Removed(identity.member_id));
         }
 
+        let timers = ElectionTimers::from_etcd(cfg.election_timeout_ms);
         let config = Config {
             cluster_name: "cairn".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
-            election_timeout_min: cfg.election_timeout_ms,
-            election_timeout_max: cfg.election_timeout_ms.saturating_mul(2),
+            election_timeout_min: timers.timeout_min_ms,
+            election_timeout_max: timers.timeout_max_ms,
+            // etcd 3.5 runs PreVote by default: a member that was cut off cannot
+            // disturb a healthy leader with a higher term when it comes back.
+            enable_pre_vote: Some(true),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
             install_snapshot_timeout: 600_000,
@@ -605,6 +609,43 @@ impl RaftNode {
     }
 }
 
+/// openraft's election timer settings for etcd's `--election-timeout`.
+///
+/// etcd's follower campaigns when it has heard nothing from the leader for a
+/// random time in [T, 2T), T being `--election-timeout`, and (check-quorum)
+/// refuses votes for T after the last leader message. openraft's follower
+/// instead refuses votes for a leader lease of `election_timeout_max` after the
+/// last leader message and campaigns only when that lease *plus* a random
+/// timeout in [`election_timeout_min`, `election_timeout_max`) has passed. Mapping
+/// T to [T, 2T) directly made a follower wait 2T + [T, 2T) = 3–4 s after a leader
+/// died (with T = 1 s), three times etcd's fail-over.
+///
+/// Here the lease is 3T/5 and the random part [2T/5, 3T/5), so a follower
+/// campaigns [T, 6T/5) after the last leader message: never earlier than etcd's
+/// follower (the same tolerance for a slow leader), and at most a fifth of T
+/// later. The 200 ms spread at T = 1 s is far above a vote round trip on a LAN,
+/// so split votes stay rare. etcd requires T ≥ 5 heartbeats, which keeps
+/// `election_timeout_min` (2T/5 ≥ 2 heartbeats) above openraft's minimum of a
+/// heartbeat plus a tick (≈ 1.2 heartbeats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ElectionTimers {
+    pub(crate) timeout_min_ms: u64,
+    /// Also openraft's leader lease.
+    pub(crate) timeout_max_ms: u64,
+}
+
+impl ElectionTimers {
+    pub(crate) fn from_etcd(election_timeout_ms: u64) -> ElectionTimers {
+        let max = (election_timeout_ms.saturating_mul(3) / 5).max(2);
+        let min =
+            (election_timeout_ms - election_timeout_ms.saturating_mul(3) / 5).clamp(1, max - 1);
+        ElectionTimers {
+            timeout_min_ms: min,
+            timeout_max_ms: max,
+        }
+    }
+}
+
 /// What is left until `deadline` (at least a millisecond, for a request timeout).
 pub(crate) fn time_left(deadline: Instant) -> Duration {
     deadline
@@ -629,4 +670,44 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
         return Retry::Fail(ProposeError::Timeout);
     }
     Retry::Fail(ProposeError::Remote(status.code(), msg.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ElectionTimers;
+
+    #[test]
+    fn election_timers_campaign_between_t_and_six_fifths_t() {
+        for t in [5u64, 10, 500, 1000, 1234, 5000, 50_000] {
+            let timers = ElectionTimers::from_etcd(t);
+            let lease = timers.timeout_max_ms;
+            assert!(
+                timers.timeout_min_ms < timers.timeout_max_ms,
+                "{t}: {timers:?}"
+            );
+            // Earliest campaign: the lease plus the shortest random timeout.
+            assert_eq!(lease + timers.timeout_min_ms, t, "{t}: {timers:?}");
+            assert!(
+                lease + timers.timeout_max_ms <= t * 6 / 5 + 1,
+                "{t}: {timers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn election_timers_are_valid_for_openraft_at_five_heartbeats() {
+        for heartbeat in [1u64, 10, 100, 1000] {
+            let timers = ElectionTimers::from_etcd(5 * heartbeat);
+            let config = openraft::Config {
+                heartbeat_interval: heartbeat,
+                election_timeout_min: timers.timeout_min_ms,
+                election_timeout_max: timers.timeout_max_ms,
+                ..Default::default()
+            };
+            assert!(
+                config.validate().is_ok(),
+                "heartbeat {heartbeat}: {timers:?}"
+            );
+        }
+    }
 }
