@@ -329,7 +329,26 @@ impl Store {
     /// A local (serializable) Range. `header.revision` is the current revision;
     /// the other header fields are left for the server.
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
-        let state = self.read_state();
+        Self::range_in(self.read_state(), &self.db(), req)
+    }
+
+    /// [`Store::range`] without waiting for a lock: `None` while an apply (or a
+    /// defragmentation) holds the store, so that a caller on an async thread can
+    /// hand the read to a blocking thread instead of stalling.
+    pub fn try_range(&self, req: &RangeRequest) -> Option<Result<RangeResponse, KvError>> {
+        if self.inner.state.is_poisoned() || self.inner.db.is_poisoned() {
+            return None;
+        }
+        let state = self.inner.state.try_read().ok()?;
+        let db = self.inner.db.try_read().ok()?;
+        Some(Self::range_in(state, &db, req))
+    }
+
+    fn range_in(
+        state: RwLockReadGuard<'_, State>,
+        db: &Database,
+        req: &RangeRequest,
+    ) -> Result<RangeResponse, KvError> {
         let plan = view::plan(
             &state.index,
             state.current_rev,
@@ -337,7 +356,7 @@ impl Store {
             range::span(req),
             range::options(req),
         )?;
-        let txn = self.db().begin_read().map_err(read_error)?;
+        let txn = db.begin_read().map_err(read_error)?;
         drop(state);
         let table = txn.open_table(backend::KV).map_err(read_error)?;
         let rr = view::fetch(&table, plan)?;
