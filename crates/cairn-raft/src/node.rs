@@ -24,6 +24,7 @@ use crate::identity;
 use crate::join;
 use crate::log_store::LogStore;
 use crate::network::{PeerChannels, PeerNetwork};
+use crate::read_index::{ReadIndexBatcher, RoundOutcome};
 use crate::state_machine::StateMachine;
 use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, Request, TypeConfig};
@@ -92,6 +93,8 @@ pub(crate) struct Inner {
     pub(crate) membership_lock: tokio::sync::Mutex<()>,
     pub(crate) lessor: crate::lessor::Lessor,
     pub(crate) stop: StopSignal,
+    /// Shares ReadIndex rounds between concurrent linearizable reads.
+    read_index: Arc<ReadIndexBatcher>,
 }
 
 /// Handle to the running member; cheap to clone.
@@ -205,7 +208,7 @@ impl RaftNode {
         let sm = StateMachine::open(
             store.clone(),
             &snap_dir,
-            Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
+            Arc::new(move |idx| applied_cb.store(idx, Ordering::Release)),
         )
         .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
         sm.check_snapshot_file()
@@ -276,6 +279,7 @@ impl RaftNode {
                     cfg.lease_checkpoint_interval,
                 ),
                 stop,
+                read_index: Arc::default(),
             }),
         };
         node.spawn_syncer();
@@ -540,40 +544,26 @@ impl RaftNode {
 
     /// Waits until this member has applied everything committed before the call
     /// (ReadIndex through the leader). After it returns, a local read is linearizable.
+    ///
+    /// Concurrent calls share ReadIndex rounds (see [`crate::read_index`]): each
+    /// waits for a round that began after it was called, then for this member to
+    /// apply up to the round's index.
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
         loop {
-            let leader_known = match self
-                .inner
-                .raft
-                .ensure_linearizable(ReadPolicy::ReadIndex)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                    match f.leader_node {
-                        Some(node) if f.leader_id != Some(self.member_id()) => {
-                            match self.remote_read_index(&node, deadline).await {
-                                Ok(index) => {
-                                    let wait = deadline.saturating_duration_since(Instant::now());
-                                    return self
-                                        .inner
-                                        .raft
-                                        .wait(Some(wait))
-                                        .applied_index_at_least(Some(index), "read index")
-                                        .await
-                                        .map(|_| ())
-                                        .map_err(|_| ProposeError::Timeout);
-                                }
-                                Err(Retry::Again) => true,
-                                Err(Retry::Fail(e)) => return Err(e),
-                            }
-                        }
-                        _ => false,
-                    }
-                }
-                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => true,
-                Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
+            let node = self.clone();
+            let round = move || {
+                let node = node.clone();
+                async move { node.read_index_round().await }
+            };
+            let outcome =
+                tokio::time::timeout(time_left(deadline), self.inner.read_index.read_index(round))
+                    .await
+                    .map_err(|_| ProposeError::Timeout)?;
+            let leader_known = match outcome {
+                RoundOutcome::Index(index) => return self.wait_applied(index, deadline).await,
+                RoundOutcome::Again { leader_known } => leader_known,
+                RoundOutcome::Fail(e) => return Err(e),
             };
             if Instant::now() >= deadline {
                 return Err(if leader_known {
@@ -584,6 +574,55 @@ impl RaftNode {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// One ReadIndex round: on the leader, confirm leadership with a quorum (and
+    /// wait until the read index is applied here); on a follower, ask the leader.
+    async fn read_index_round(&self) -> RoundOutcome {
+        let deadline = Instant::now() + self.inner.request_timeout;
+        match self
+            .inner
+            .raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(read) => RoundOutcome::Index(read.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                match f.leader_node {
+                    Some(node) if f.leader_id != Some(self.member_id()) => {
+                        match self.remote_read_index(&node, deadline).await {
+                            Ok(index) => RoundOutcome::Index(index),
+                            Err(Retry::Again) => RoundOutcome::Again { leader_known: true },
+                            Err(Retry::Fail(e)) => RoundOutcome::Fail(e),
+                        }
+                    }
+                    _ => RoundOutcome::Again {
+                        leader_known: false,
+                    },
+                }
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                RoundOutcome::Again { leader_known: true }
+            }
+            Err(RaftError::Fatal(_)) => RoundOutcome::Fail(ProposeError::Stopped),
+        }
+    }
+
+    /// Waits until this member has applied up to `index`.
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ProposeError> {
+        // Fast path: the store has already applied it (the counter is raised
+        // after each applied batch is visible to reads).
+        if self.inner.applied.load(Ordering::Acquire) >= index {
+            return Ok(());
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        self.inner
+            .raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "read index")
+            .await
+            .map(|_| ())
+            .map_err(|_| ProposeError::Timeout)
     }
 
     async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
