@@ -43,19 +43,28 @@ pub(crate) async fn discover_identity(
     }
     let deadline = Instant::now() + DISCOVERY_DEADLINE;
     let mut last_error = String::new();
+    let mut not_listed = None;
     loop {
         for urls in &others {
             match identify(channels, urls).await {
-                Ok(reply) => return identity_from(cfg, &mine, reply),
+                Ok(reply) => match identity_from(cfg, &mine, reply) {
+                    Ok(identity) => return Ok(identity),
+                    // A member that joined moments ago may not have applied
+                    // our addition yet (two members joining at once): ask the
+                    // others, and again, until the deadline.
+                    Err(e) => not_listed = Some(e),
+                },
                 Err(e) => last_error = format!("{}: {e}", urls.join(",")),
             }
         }
         if Instant::now() >= deadline {
-            return Err(NodeError::Config(format!(
-                "could not retrieve cluster information from the given URLs (last error: {last_error})"
-            )));
+            return Err(not_listed.unwrap_or_else(|| {
+                NodeError::Config(format!(
+                    "could not retrieve cluster information from the given URLs (last error: {last_error})"
+                ))
+            }));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
