@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use cairn_harness::{server_binary, Client, Cluster, ClusterSpec};
 use cairn_proto::etcdserverpb::watch_request::RequestUnion;
 use cairn_proto::etcdserverpb::{
-    request_op, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest, WatchCreateRequest,
-    WatchRequest,
+    request_op, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    WatchCreateRequest, WatchRequest,
 };
 use cairn_proto::mvccpb::Event;
 use tokio::sync::mpsc;
@@ -263,11 +263,21 @@ async fn watchers_see_every_event_once_across_leader_kills() {
     }
 
     // The committed history, read by a fresh watcher.
+    // The revision through a linearizable read: Status answers from member 0's
+    // local state, which may not have applied the last acknowledged writes yet
+    // (the fresh watcher then went past `last` and the check below failed).
     let mut client = cluster.client(0).await.expect("client");
     let last = client
-        .status()
+        .kv
+        .range(RangeRequest {
+            key: b"w/".to_vec(),
+            range_end: b"w0".to_vec(),
+            count_only: true,
+            ..Default::default()
+        })
         .await
-        .expect("status")
+        .expect("linearizable range")
+        .into_inner()
         .header
         .map_or(0, |h| h.revision);
     until.store(last, Ordering::SeqCst);

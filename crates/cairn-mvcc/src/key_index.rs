@@ -43,6 +43,19 @@ pub(crate) struct KeyAt {
     pub version: i64,
 }
 
+/// Pushes `item`, allocating room for exactly one item when `v` has none.
+///
+/// Most keys are written once (Kubernetes objects aside, a bulk load writes
+/// each key once): a plain `push` would reserve four slots for their one
+/// generation and four for their one revision, 192 of 256 bytes wasted per
+/// key, about 19 MB for 100,000 keys. Later pushes grow as usual (amortised).
+fn push_first_exact<T>(v: &mut Vec<T>, item: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.push(item);
+}
+
 /// All generations of one key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyIndex {
@@ -68,7 +81,7 @@ impl KeyIndex {
     pub(crate) fn put(&mut self, rev: Revision) {
         debug_assert!(rev > self.modified, "put {rev:?} after {:?}", self.modified);
         if self.generations.is_empty() {
-            self.generations.push(Generation::default());
+            push_first_exact(&mut self.generations, Generation::default());
         }
         let Some(g) = self.generations.last_mut() else {
             return;
@@ -76,7 +89,7 @@ impl KeyIndex {
         if g.revs.is_empty() {
             g.created = rev;
         }
-        g.revs.push(rev);
+        push_first_exact(&mut g.revs, rev);
         g.ver += 1;
         self.modified = rev;
     }

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use cairn_proto::cairnpb::{ClusterSettings, MemberAttributes};
 use cairn_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
@@ -53,11 +54,17 @@ struct Inner {
     state: RwLock<State>,
     /// Bytes of allocated pages, measured at open and at each `sync`.
     size_in_use: AtomicU64,
+    /// When the periodic sync last measured `size_in_use` (see [`SIZE_MEASURE_EVERY`]).
+    size_measured: Mutex<Option<Instant>>,
     /// Events of recent revisions, for watchers (updated under `state`'s lock).
     recent: Mutex<RecentEvents>,
     /// The current revision, announced after each applied batch.
     revision_tx: tokio::sync::watch::Sender<i64>,
 }
+
+/// How often the periodic sync re-measures the database's size in use
+/// (Maintenance.Status `dbSizeInUse`).
+const SIZE_MEASURE_EVERY: Duration = Duration::from_secs(10);
 
 /// The state machine; cheap to clone (all clones share one database).
 #[derive(Clone)]
@@ -104,6 +111,7 @@ impl Store {
                 db: RwLock::new(db),
                 state: RwLock::new(state),
                 size_in_use: AtomicU64::new(0),
+                size_measured: Mutex::new(None),
                 recent: Mutex::new(RecentEvents::new(current)),
                 revision_tx: tokio::sync::watch::Sender::new(current),
             }),
@@ -313,7 +321,9 @@ impl Store {
             .map_err(StoreError::db("begin sync"))?;
         txn.set_durability(Durability::Immediate)
             .map_err(StoreError::db("begin sync"))?;
-        self.record_size(&txn);
+        if self.size_measure_due() {
+            self.record_size(&txn);
+        }
         txn.commit().map_err(StoreError::db("commit sync"))
     }
 
@@ -330,7 +340,26 @@ impl Store {
     /// A local (serializable) Range. `header.revision` is the current revision;
     /// the other header fields are left for the server.
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
-        let state = self.read_state();
+        Self::range_in(self.read_state(), &self.db(), req)
+    }
+
+    /// [`Store::range`] without waiting for a lock: `None` while an apply (or a
+    /// defragmentation) holds the store, so that a caller on an async thread can
+    /// hand the read to a blocking thread instead of stalling.
+    pub fn try_range(&self, req: &RangeRequest) -> Option<Result<RangeResponse, KvError>> {
+        if self.inner.state.is_poisoned() || self.inner.db.is_poisoned() {
+            return None;
+        }
+        let state = self.inner.state.try_read().ok()?;
+        let db = self.inner.db.try_read().ok()?;
+        Some(Self::range_in(state, &db, req))
+    }
+
+    fn range_in(
+        state: RwLockReadGuard<'_, State>,
+        db: &Database,
+        req: &RangeRequest,
+    ) -> Result<RangeResponse, KvError> {
         let plan = view::plan(
             &state.index,
             state.current_rev,
@@ -338,7 +367,7 @@ impl Store {
             range::span(req),
             range::options(req),
         )?;
-        let txn = self.db().begin_read().map_err(read_error)?;
+        let txn = db.begin_read().map_err(read_error)?;
         drop(state);
         let table = txn.open_table(backend::KV).map_err(read_error)?;
         let rr = view::fetch(&table, plan)?;
@@ -524,6 +553,25 @@ impl Store {
             .map_err(StoreError::db("measure size"))?;
         self.record_size(&txn);
         txn.abort().map_err(StoreError::db("measure size"))
+    }
+
+    /// Whether the periodic sync should measure the size in use again. The
+    /// measurement walks every page of the database through redb's page cache
+    /// (reading and evicting what does not fit), so it is done at most every
+    /// [`SIZE_MEASURE_EVERY`] rather than on every once-a-second sync;
+    /// defragmentation, snapshot installs and opening still measure at once.
+    fn size_measure_due(&self) -> bool {
+        let mut last = self
+            .inner
+            .size_measured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < SIZE_MEASURE_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     fn record_size(&self, txn: &WriteTransaction) {

@@ -64,7 +64,7 @@ pub(crate) async fn discover_identity(
                 ))
             }));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -16,6 +16,7 @@ pub mod membership;
 pub mod network;
 pub mod node;
 pub mod peer_service;
+mod read_index;
 pub mod state_machine;
 pub mod stop;
 pub mod types;

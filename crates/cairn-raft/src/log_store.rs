@@ -48,12 +48,19 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> io::Result<T> {
     })
 }
 
+/// How much memory redb may use to cache the log's pages. Entries are read back
+/// soon after they are appended (replication, apply), while still cached; redb's
+/// 1 GiB default would keep every entry since the last purge in memory.
+const LOG_CACHE_BYTES: usize = 8 << 20;
+
 impl LogStore {
     /// Opens (or creates) the log file. A file that is not a valid log is an error
     /// naming the file; nothing is repaired silently.
     pub fn open(path: &Path) -> io::Result<LogStore> {
         let shown = path.display().to_string();
-        let db = Database::create(path)
+        let db = Database::builder()
+            .set_cache_size(LOG_CACHE_BYTES)
+            .create(path)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{shown}: {e}")))?;
         let store = LogStore {
             db: Arc::new(db),

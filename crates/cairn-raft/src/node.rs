@@ -24,6 +24,7 @@ use crate::identity;
 use crate::join;
 use crate::log_store::LogStore;
 use crate::network::{PeerChannels, PeerNetwork};
+use crate::read_index::{ReadIndexBatcher, RoundOutcome};
 use crate::state_machine::StateMachine;
 use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, Request, TypeConfig};
@@ -94,6 +95,8 @@ pub(crate) struct Inner {
     pub(crate) membership_lock: tokio::sync::Mutex<()>,
     pub(crate) lessor: crate::lessor::Lessor,
     pub(crate) stop: StopSignal,
+    /// Shares ReadIndex rounds between concurrent linearizable reads.
+    read_index: Arc<ReadIndexBatcher>,
 }
 
 /// Handle to the running member; cheap to clone.
@@ -207,7 +210,7 @@ impl RaftNode {
         let sm = StateMachine::open(
             store.clone(),
             &snap_dir,
-            Arc::new(move |idx| applied_cb.store(idx, Ordering::Relaxed)),
+            Arc::new(move |idx| applied_cb.store(idx, Ordering::Release)),
         )
         .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
         let waiters = sm.waiters();
@@ -217,11 +220,15 @@ impl RaftNode {
             return Err(NodeError::Removed(identity.member_id));
         }
 
+        let timers = ElectionTimers::from_etcd(cfg.election_timeout_ms);
         let config = Config {
             cluster_name: "cairn".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
-            election_timeout_min: cfg.election_timeout_ms,
-            election_timeout_max: cfg.election_timeout_ms.saturating_mul(2),
+            election_timeout_min: timers.timeout_min_ms,
+            election_timeout_max: timers.timeout_max_ms,
+            // etcd 3.5 runs PreVote by default: a member that was cut off cannot
+            // disturb a healthy leader with a higher term when it comes back.
+            enable_pre_vote: Some(true),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
             install_snapshot_timeout: 600_000,
@@ -276,6 +283,7 @@ impl RaftNode {
                     cfg.lease_checkpoint_interval,
                 ),
                 stop,
+                read_index: Arc::default(),
             }),
         };
         node.spawn_syncer();
@@ -554,40 +562,26 @@ impl RaftNode {
 
     /// Waits until this member has applied everything committed before the call
     /// (ReadIndex through the leader). After it returns, a local read is linearizable.
+    ///
+    /// Concurrent calls share ReadIndex rounds (see [`crate::read_index`]): each
+    /// waits for a round that began after it was called, then for this member to
+    /// apply up to the round's index.
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
         loop {
-            let leader_known = match self
-                .inner
-                .raft
-                .ensure_linearizable(ReadPolicy::ReadIndex)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                    match f.leader_node {
-                        Some(node) if f.leader_id != Some(self.member_id()) => {
-                            match self.remote_read_index(&node, deadline).await {
-                                Ok(index) => {
-                                    let wait = deadline.saturating_duration_since(Instant::now());
-                                    return self
-                                        .inner
-                                        .raft
-                                        .wait(Some(wait))
-                                        .applied_index_at_least(Some(index), "read index")
-                                        .await
-                                        .map(|_| ())
-                                        .map_err(|_| ProposeError::Timeout);
-                                }
-                                Err(Retry::Again) => true,
-                                Err(Retry::Fail(e)) => return Err(e),
-                            }
-                        }
-                        _ => false,
-                    }
-                }
-                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => true,
-                Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
+            let node = self.clone();
+            let round = move || {
+                let node = node.clone();
+                async move { node.read_index_round().await }
+            };
+            let outcome =
+                tokio::time::timeout(time_left(deadline), self.inner.read_index.read_index(round))
+                    .await
+                    .map_err(|_| ProposeError::Timeout)?;
+            let leader_known = match outcome {
+                RoundOutcome::Index(index) => return self.wait_applied(index, deadline).await,
+                RoundOutcome::Again { leader_known } => leader_known,
+                RoundOutcome::Fail(e) => return Err(e),
             };
             if Instant::now() >= deadline {
                 return Err(if leader_known {
@@ -598,6 +592,55 @@ impl RaftNode {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// One ReadIndex round: on the leader, confirm leadership with a quorum (and
+    /// wait until the read index is applied here); on a follower, ask the leader.
+    async fn read_index_round(&self) -> RoundOutcome {
+        let deadline = Instant::now() + self.inner.request_timeout;
+        match self
+            .inner
+            .raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(read) => RoundOutcome::Index(read.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                match f.leader_node {
+                    Some(node) if f.leader_id != Some(self.member_id()) => {
+                        match self.remote_read_index(&node, deadline).await {
+                            Ok(index) => RoundOutcome::Index(index),
+                            Err(Retry::Again) => RoundOutcome::Again { leader_known: true },
+                            Err(Retry::Fail(e)) => RoundOutcome::Fail(e),
+                        }
+                    }
+                    _ => RoundOutcome::Again {
+                        leader_known: false,
+                    },
+                }
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                RoundOutcome::Again { leader_known: true }
+            }
+            Err(RaftError::Fatal(_)) => RoundOutcome::Fail(ProposeError::Stopped),
+        }
+    }
+
+    /// Waits until this member has applied up to `index`.
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ProposeError> {
+        // Fast path: the store has already applied it (the counter is raised
+        // after each applied batch is visible to reads).
+        if self.inner.applied.load(Ordering::Acquire) >= index {
+            return Ok(());
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        self.inner
+            .raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "read index")
+            .await
+            .map(|_| ())
+            .map_err(|_| ProposeError::Timeout)
     }
 
     async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
@@ -619,6 +662,43 @@ impl RaftNode {
         }
         if let Err(e) = self.inner.store.sync() {
             tracing::error!("state machine sync at shutdown failed: {e}");
+        }
+    }
+}
+
+/// openraft's election timer settings for etcd's `--election-timeout`.
+///
+/// etcd's follower campaigns when it has heard nothing from the leader for a
+/// random time in [T, 2T), T being `--election-timeout`, and (check-quorum)
+/// refuses votes for T after the last leader message. openraft's follower
+/// instead refuses votes for a leader lease of `election_timeout_max` after the
+/// last leader message and campaigns only when that lease *plus* a random
+/// timeout in [`election_timeout_min`, `election_timeout_max`) has passed. Mapping
+/// T to [T, 2T) directly made a follower wait 2T + [T, 2T) = 3–4 s after a leader
+/// died (with T = 1 s), three times etcd's fail-over.
+///
+/// Here the lease is 3T/5 and the random part [2T/5, 3T/5), so a follower
+/// campaigns [T, 6T/5) after the last leader message: never earlier than etcd's
+/// follower (the same tolerance for a slow leader), and at most a fifth of T
+/// later. The 200 ms spread at T = 1 s is far above a vote round trip on a LAN,
+/// so split votes stay rare. etcd requires T ≥ 5 heartbeats, which keeps
+/// `election_timeout_min` (2T/5 ≥ 2 heartbeats) above openraft's minimum of a
+/// heartbeat plus a tick (≈ 1.2 heartbeats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ElectionTimers {
+    pub(crate) timeout_min_ms: u64,
+    /// Also openraft's leader lease.
+    pub(crate) timeout_max_ms: u64,
+}
+
+impl ElectionTimers {
+    pub(crate) fn from_etcd(election_timeout_ms: u64) -> ElectionTimers {
+        let max = (election_timeout_ms.saturating_mul(3) / 5).max(2);
+        let min =
+            (election_timeout_ms - election_timeout_ms.saturating_mul(3) / 5).clamp(1, max - 1);
+        ElectionTimers {
+            timeout_min_ms: min,
+            timeout_max_ms: max,
         }
     }
 }
@@ -655,4 +735,44 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
         return Retry::Fail(ProposeError::Timeout);
     }
     Retry::Fail(ProposeError::Remote(status.code(), msg.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ElectionTimers;
+
+    #[test]
+    fn election_timers_campaign_between_t_and_six_fifths_t() {
+        for t in [5u64, 10, 500, 1000, 1234, 5000, 50_000] {
+            let timers = ElectionTimers::from_etcd(t);
+            let lease = timers.timeout_max_ms;
+            assert!(
+                timers.timeout_min_ms < timers.timeout_max_ms,
+                "{t}: {timers:?}"
+            );
+            // Earliest campaign: the lease plus the shortest random timeout.
+            assert_eq!(lease + timers.timeout_min_ms, t, "{t}: {timers:?}");
+            assert!(
+                lease + timers.timeout_max_ms <= t * 6 / 5 + 1,
+                "{t}: {timers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn election_timers_are_valid_for_openraft_at_five_heartbeats() {
+        for heartbeat in [1u64, 10, 100, 1000] {
+            let timers = ElectionTimers::from_etcd(5 * heartbeat);
+            let config = openraft::Config {
+                heartbeat_interval: heartbeat,
+                election_timeout_min: timers.timeout_min_ms,
+                election_timeout_max: timers.timeout_max_ms,
+                ..Default::default()
+            };
+            assert!(
+                config.validate().is_ok(),
+                "heartbeat {heartbeat}: {timers:?}"
+            );
+        }
+    }
 }

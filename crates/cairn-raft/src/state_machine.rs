@@ -43,6 +43,15 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+/// A [`StoredSnapshot`] by reference: bincode encodes both the same way, so a
+/// snapshot is saved without copying it (a snapshot of 100,000 keys is ~30 MB,
+/// and saving used to hold two more copies of it in memory).
+#[derive(Serialize)]
+struct StoredSnapshotRef<'a> {
+    meta: &'a SnapshotMeta,
+    data: &'a [u8],
+}
+
 /// The state machine handed to openraft. Cheap to clone.
 #[derive(Clone)]
 pub struct StateMachine {
@@ -152,23 +161,23 @@ impl StateMachine {
     pub(crate) fn write_snapshot_file(&self, state: &AppliedState) -> io::Result<()> {
         self.store.sync().map_err(io_other)?;
         let data = self.store.export_snapshot().map_err(io_other)?;
-        self.save_snapshot(&StoredSnapshot {
-            meta: SnapshotMeta {
-                last_log_id: state.last_applied,
-                last_membership: state.membership.clone(),
-            },
-            data,
-        })
+        let meta = SnapshotMeta {
+            last_log_id: state.last_applied,
+            last_membership: state.membership.clone(),
+        };
+        self.save_snapshot(&meta, &data)
     }
 
-    fn save_snapshot(&self, snap: &StoredSnapshot) -> io::Result<()> {
-        let bytes = bincode::serialize(snap).map_err(io_other)?;
+    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
         let tmp = self.snapshot_path.with_extension("snap.tmp");
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
+            let f = std::fs::File::create(&tmp)?;
+            let mut out = std::io::BufWriter::new(f);
+            bincode::serialize_into(&mut out, &StoredSnapshotRef { meta, data })
+                .map_err(io_other)?;
+            out.flush()?;
+            out.get_ref().sync_all()?;
         }
         std::fs::rename(&tmp, &self.snapshot_path)?;
         if let Some(dir) = self.snapshot_path.parent() {
@@ -283,14 +292,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), io::Error> {
         let mut cached = self.applied.lock().await;
         let store = self.store.clone();
-        let data = snapshot.clone();
-        tokio::task::block_in_place(|| store.install_snapshot(&data)).map_err(io_other)?;
+        tokio::task::block_in_place(|| store.install_snapshot(&snapshot)).map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
         self.publish_removed(&cached);
-        self.save_snapshot(&StoredSnapshot {
-            meta: meta.clone(),
-            data: snapshot,
-        })?;
+        self.save_snapshot(meta, &snapshot)?;
         let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
         tracing::info!(index, "cairn: installed raft snapshot");
         (self.on_applied)(index);
@@ -323,14 +328,35 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_log_id: state.last_applied,
             last_membership: state.membership.clone(),
         };
-        self.save_snapshot(&StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })?;
+        self.save_snapshot(&meta, &data)?;
         tracing::info!(index = ?state.last_applied.map(|l| l.index), "cairn: built raft snapshot");
         Ok(Snapshot {
             meta,
             snapshot: data,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_saved_by_reference_reads_back_as_stored() {
+        let meta = SnapshotMeta::default();
+        let data = vec![1u8, 2, 3, 250];
+        let by_ref = bincode::serialize(&StoredSnapshotRef {
+            meta: &meta,
+            data: &data,
+        })
+        .expect("encode");
+        let owned = bincode::serialize(&StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        })
+        .expect("encode");
+        assert_eq!(by_ref, owned);
+        let back: StoredSnapshot = bincode::deserialize(&by_ref).expect("decode");
+        assert_eq!(back.data, data);
     }
 }

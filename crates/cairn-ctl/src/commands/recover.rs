@@ -234,6 +234,12 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
             .trim_end_matches('/')
             .to_string()
     };
+    // A member that is down refuses the connection, and the client (as
+    // etcdctl's) retries that until the command timeout: 5 s per dead member
+    // (most of a recovery's time after losing two of three). The Recovery
+    // service answers at once, without quorum, so a second is plenty for a
+    // member that is up.
+    let probe_timeout = crate::golang::GoDuration(timeout.0.min(crate::golang::GoDuration::SECOND));
     let mut queue: Vec<String> = settings.endpoints.clone();
     let mut asked: Vec<String> = Vec::new();
     let mut learned: Vec<String> = Vec::new();
@@ -243,7 +249,7 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         }
         asked.push(ep.clone());
         let mut client = parent.for_endpoint(&ep);
-        match ctx.block_on(client.inspect(timeout))? {
+        match ctx.block_on(client.inspect(probe_timeout))? {
             Ok(r) => {
                 for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
                     if !asked.iter().any(|a| bare(a) == bare(url))

@@ -404,3 +404,27 @@ fn a_failed_entry_does_not_stop_the_batch() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn try_range_answers_as_range_while_the_store_is_idle() {
+    let s = TestStore::new();
+    s.put("a", "1");
+    s.put("a", "2");
+    s.put("b", "x");
+    for (key, rev) in [("a", 0), ("a", 2), ("b", 0), ("missing", 0)] {
+        let req = RangeRequest {
+            key: key.into(),
+            revision: rev,
+            ..Default::default()
+        };
+        let quick = s.try_range(&req).expect("idle store answers at once");
+        assert_eq!(quick, s.range(&req), "{key}@{rev}");
+    }
+    // Errors come through too (a revision in the future).
+    let future = RangeRequest {
+        key: "a".into(),
+        revision: 100,
+        ..Default::default()
+    };
+    assert!(matches!(s.try_range(&future), Some(Err(_))));
+}

@@ -47,10 +47,21 @@ impl Kv for KvService {
             self.ctx.linearizable_barrier().await?;
         }
         let store = self.ctx.node.store().clone();
-        let mut resp = tokio::task::spawn_blocking(move || store.range(&req))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| kv_error_status(&e))?;
+        // A single key is a few microseconds of work: read it here, unless an
+        // apply holds the store; anything larger may take long and goes to a
+        // blocking thread (so do single keys that would have to wait).
+        let quick = if req.range_end.is_empty() {
+            store.try_range(&req)
+        } else {
+            None
+        };
+        let resp = match quick {
+            Some(resp) => resp,
+            None => tokio::task::spawn_blocking(move || store.range(&req))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?,
+        };
+        let mut resp = resp.map_err(|e| kv_error_status(&e))?;
         self.ctx.stamp(&mut resp.header);
         Ok(Response::new(resp))
     }
