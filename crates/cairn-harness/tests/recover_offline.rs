@@ -20,8 +20,8 @@ use std::process::Command;
 
 use cairn_harness::{cairnctl_bin, etcdctl_bin};
 use recovery_support::{
-    assert_fenced, assert_old_watch_compacted, cairnctl, join_two_and_check, recover_online,
-    Security, TestCluster, DEADLINE,
+    assert_fenced, assert_old_watch_compacted, cairnctl, join_two_and_check, put_keys,
+    recover_online, Security, TestCluster, DEADLINE,
 };
 
 /// `cairnctl recover --data-dir <dir> <extra>`, which must succeed; its stdout.
@@ -54,14 +54,7 @@ async fn offline_recover_scenario(security: Security) {
     let mut test = TestCluster::start(3, security).await;
     let cluster = &mut test.cluster;
     let mut c = cluster.client(0).await.expect("client");
-    let mut last = 0;
-    for n in 0..100 {
-        let r = c
-            .put(format!("k{n:03}"), format!("v{n}"))
-            .await
-            .expect("put");
-        last = r.header.map(|h| h.revision).unwrap_or(0);
-    }
+    let last = put_keys(&mut c, "k", 100).await;
     // Make sure the survivor (member 2) has applied everything acknowledged.
     let mut c2 = cluster.client(2).await.expect("client");
     c2.get("k099")
@@ -155,14 +148,7 @@ async fn from_snapshot_scenario(security: Security) {
     let mut test = TestCluster::start(3, security).await;
     let cluster = &mut test.cluster;
     let mut c = cluster.client(0).await.expect("client");
-    let mut last = 0;
-    for n in 0..50 {
-        let r = c
-            .put(format!("s{n:03}"), format!("v{n}"))
-            .await
-            .expect("put");
-        last = r.header.map(|h| h.revision).unwrap_or(0);
-    }
+    let last = put_keys(&mut c, "s", 50).await;
     let work = tempfile::tempdir().expect("temp dir");
     let snap = work.path().join("backup.db");
     let ep = cluster.endpoint(0);

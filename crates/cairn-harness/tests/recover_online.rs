@@ -15,8 +15,8 @@ mod recovery_support;
 
 use cairn_proto::etcdserverpb::MemberListRequest;
 use recovery_support::{
-    assert_fenced, assert_old_watch_compacted, join_two_and_check, recover_online, text, Security,
-    TestCluster, DEADLINE,
+    assert_fenced, assert_old_watch_compacted, join_two_and_check, put_keys, recover_online, text,
+    Security, TestCluster, DEADLINE,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,14 +156,7 @@ async fn restarted_survivor_scenario(security: Security) {
     let mut test = TestCluster::start(3, security).await;
     let cluster = &mut test.cluster;
     let mut c = cluster.client(0).await.expect("client");
-    let mut last = 0;
-    for n in 0..100 {
-        let r = c
-            .put(format!("k{n:03}"), format!("v{n}"))
-            .await
-            .expect("put");
-        last = r.header.map(|h| h.revision).unwrap_or(0);
-    }
+    let last = put_keys(&mut c, "k", 100).await;
     let mut c2 = cluster.client(2).await.expect("client");
     c2.get("k099").await.expect("the survivor has every write");
     cluster.kill(0).expect("kill");
@@ -226,15 +219,11 @@ async fn interrupted_recover_completes_when_run_again() {
     let cluster = &mut test.cluster;
     let leader = cluster.find_leader().await.expect("a leader");
     let mut c = cluster.client(leader).await.expect("client");
-    let mut last = 0;
-    for n in 0..40 {
-        let r = c.put(format!("k{n:02}"), "v").await.expect("put");
-        last = r.header.map(|h| h.revision).unwrap_or(0);
-    }
+    let last = put_keys(&mut c, "k", 40).await;
     let survivors: Vec<usize> = (0..5).filter(|i| *i != leader).take(2).collect();
     for &i in &survivors {
         let mut ci = cluster.client(i).await.expect("client");
-        ci.get("k39").await.expect("the survivor has every write");
+        ci.get("k039").await.expect("the survivor has every write");
     }
     for i in (0..5).filter(|i| !survivors.contains(i)) {
         cluster.kill(i).expect("kill");

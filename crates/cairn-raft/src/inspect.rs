@@ -9,8 +9,10 @@ use openraft::async_runtime::WatchReceiver;
 
 use crate::node::RaftNode;
 
-/// How long a peer has to answer the probe.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a peer has to answer the probe. Short: a peer whose port is bound
+/// but not served (a member rejoining) never answers, and `cairnctl recover`
+/// gives a whole Inspect two seconds.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl RaftNode {
     /// This member's local view, as the Recovery service reports it.

@@ -64,3 +64,41 @@ impl Drop for Waiting {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn response(index: u64) -> InternalResponse {
+        InternalResponse {
+            applied_index: index,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_applied_result_reaches_its_waiter_only() {
+        let waiters = ProposalWaiters::default();
+        let mine = waiters.register(7);
+        let other = waiters.register(8);
+        waiters.complete(0, &response(1)); // not forwarded: nobody waits
+        waiters.complete(7, &response(2));
+        assert_eq!(
+            mine.result(Duration::from_secs(1))
+                .await
+                .map(|r| r.applied_index),
+            Some(2)
+        );
+        assert_eq!(other.result(Duration::from_millis(20)).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_wait_is_forgotten() {
+        let waiters = ProposalWaiters::default();
+        drop(waiters.register(9));
+        assert!(waiters.0.lock().map(|m| m.is_empty()).unwrap_or(false));
+        waiters.complete(9, &response(3)); // nothing to deliver to, no panic
+    }
+}

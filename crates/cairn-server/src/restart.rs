@@ -86,6 +86,13 @@ pub fn reexec() -> anyhow::Error {
         Ok(e) => e,
         Err(e) => return anyhow::anyhow!("cannot find the cairn binary to restart: {e}"),
     };
+    // A binary replaced on disk while it runs (an upgrade) shows as
+    // "<path> (deleted)": start what is at <path> now.
+    let exe = exe
+        .to_str()
+        .and_then(|s| s.strip_suffix(" (deleted)"))
+        .map(PathBuf::from)
+        .unwrap_or(exe);
     tracing::info!("restarting to carry out a recovery action");
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))

@@ -237,9 +237,11 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     // A member that is down refuses the connection, and the client (as
     // etcdctl's) retries that until the command timeout: 5 s per dead member
     // (most of a recovery's time after losing two of three). The Recovery
-    // service answers at once, without quorum, so a second is plenty for a
+    // service answers without quorum, within its own peer probe (at most
+    // 500 ms, see cairn-raft inspect.rs), so two seconds are plenty for a
     // member that is up.
-    let probe_timeout = crate::golang::GoDuration(timeout.0.min(crate::golang::GoDuration::SECOND));
+    let probe_timeout =
+        crate::golang::GoDuration(timeout.0.min(2 * crate::golang::GoDuration::SECOND));
     let mut queue: Vec<String> = settings.endpoints.clone();
     let mut asked: Vec<String> = Vec::new();
     let mut learned: Vec<String> = Vec::new();

@@ -44,6 +44,20 @@ impl TestCluster {
     }
 }
 
+/// Puts `<prefix>000`, `<prefix>001`, ... (`count` keys, values `v<n>`)
+/// through `client`; returns the revision of the last one.
+pub async fn put_keys(client: &mut cairn_harness::Client, prefix: &str, count: usize) -> i64 {
+    let mut last = 0;
+    for n in 0..count {
+        let r = client
+            .put(format!("{prefix}{n:03}"), format!("v{n}"))
+            .await
+            .expect("put");
+        last = r.header.map(|h| h.revision).unwrap_or(0);
+    }
+    last
+}
+
 /// `cairnctl [TLS flags] <args>`.
 pub fn cairnctl(cluster: &Cluster, args: &[&str]) -> Output {
     Command::new(cairnctl_bin())
