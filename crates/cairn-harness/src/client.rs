@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::etcdserverpb::{
     cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
-    maintenance_client::MaintenanceClient, watch_client::WatchClient, MemberListRequest,
+    maintenance_client::MaintenanceClient, watch_client::WatchClient, Member, MemberListRequest,
     MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, StatusRequest,
     StatusResponse, TxnRequest, TxnResponse,
 };
@@ -180,6 +180,39 @@ impl Client {
         match self.cluster.member_list(request).await {
             Ok(r) => Ok(r.into_inner()),
             Err(s) => Err(self.rpc_error("Cluster.MemberList", s)),
+        }
+    }
+
+    /// Polls the linearizable member list until it holds exactly `count`
+    /// members, every one started (named) and a voter; returns that list, or an
+    /// error with the last list seen once `deadline` has passed. A failed call
+    /// (no leader yet) counts as "not yet".
+    pub async fn wait_for_started_voters(
+        &mut self,
+        count: usize,
+        deadline: Duration,
+    ) -> Result<Vec<Member>> {
+        let start = Instant::now();
+        loop {
+            let last = match self.member_list().await {
+                Ok(list) => {
+                    let members = list.members;
+                    if members.len() == count
+                        && members.iter().all(|m| !m.name.is_empty() && !m.is_learner)
+                    {
+                        return Ok(members);
+                    }
+                    format!("{members:?}")
+                }
+                Err(e) => e.to_string(),
+            };
+            if start.elapsed() >= deadline {
+                return Err(HarnessError::Other(format!(
+                    "{}: not {count} started voters after {deadline:?}; last member list: {last}",
+                    self.endpoint
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 }

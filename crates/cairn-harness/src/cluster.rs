@@ -623,6 +623,40 @@ impl Cluster {
         }
     }
 
+    /// Starts member `i` on the data dir of a superseded cluster and checks
+    /// that it is fenced: it stops by itself within `deadline` with a failure
+    /// status and the "superseded" message, and its data dir is left exactly
+    /// as it was. Any other outcome is an error carrying the member's log.
+    pub async fn restart_expecting_fenced(&mut self, i: usize, deadline: Duration) -> Result<()> {
+        let before = crate::files::tree_digest(self.data_dir(i));
+        self.start_member(i)?;
+        let fail = |cluster: &Cluster, problem: &str| HarnessError::Member {
+            index: i,
+            problem: format!("{problem}; its log:\n{}", cluster.log_of_last_start(i)),
+        };
+        match self.wait_exit(i, deadline).await? {
+            None => {
+                let err = fail(self, &format!("still running after {deadline:?}"));
+                self.kill(i)?;
+                return Err(err);
+            }
+            Some(status) if status.success() => {
+                return Err(fail(self, "stopped with success, not as a fenced member"));
+            }
+            Some(_) => {}
+        }
+        if !self
+            .log_of_last_start(i)
+            .contains("was superseded by cluster")
+        {
+            return Err(fail(self, "stopped without the \"superseded\" message"));
+        }
+        if crate::files::tree_digest(self.data_dir(i)) != before {
+            return Err(fail(self, "its data dir changed"));
+        }
+        Ok(())
+    }
+
     fn signal(&self, i: usize, signal: libc::c_int) -> Result<()> {
         let member = self.member(i)?;
         let Some(child) = member.child.as_ref() else {

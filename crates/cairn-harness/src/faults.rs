@@ -273,7 +273,7 @@ async fn client_loop(
                 // out of the history. Any other failed write may have taken
                 // effect, at any later time: its outcome is unknown.
                 let no_effect = matches!(input, KvInput::Get { .. })
-                    || status.message().contains(NOT_JOINED_YET);
+                    || status.message() == cairn_proto::NOT_JOINED_YET;
                 if !no_effect {
                     history.push(Operation {
                         client: id as u64,
@@ -294,10 +294,6 @@ async fn client_loop(
     }
     history
 }
-
-/// What a Cairn member answers before it has published itself through Raft
-/// (cairn-server's start gate): the request was refused, never proposed.
-const NOT_JOINED_YET: &str = "member has not joined its cluster yet";
 
 /// Runs the workload and the nemesis on `cluster`, then checks the history.
 pub async fn run(cluster: &mut Cluster, cfg: &FaultRunConfig) -> Result<FaultRunReport> {

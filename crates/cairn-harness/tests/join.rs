@@ -193,13 +193,7 @@ async fn manual_learner_promotion_is_a_cluster_setting() {
         .wait_healthy(j2, DEADLINE)
         .await
         .expect("j2 healthy");
-    let start = Instant::now();
-    loop {
-        let members = c0.member_list().await.expect("member list").members;
-        if members.len() == 3 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "j2 never promoted: {members:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    c0.wait_for_started_voters(3, DEADLINE)
+        .await
+        .expect("j2 promoted");
 }

@@ -186,9 +186,7 @@ async fn restarted_survivor_scenario(security: Security) {
         .await
         .expect_err("no client request before publishing");
     assert!(
-        refused
-            .to_string()
-            .contains("has not joined its cluster yet"),
+        refused.to_string().contains(cairn_proto::NOT_JOINED_YET),
         "{refused}"
     );
 
@@ -283,22 +281,9 @@ async fn interrupted_recover_completes_when_run_again() {
     assert!(report.contains("Recovered in"), "{report}");
 
     // Both survivors end up voters of the new cluster with every write.
-    let start = std::time::Instant::now();
     let mut c0 = cluster.client(survivors[0]).await.expect("client");
-    loop {
-        let members = c0
-            .member_list()
-            .await
-            .map(|l| l.members)
-            .unwrap_or_default();
-        if members.len() == 2 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
-            break;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never two voters after the second run: {members:?}\n{report}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if let Err(e) = c0.wait_for_started_voters(2, DEADLINE).await {
+        panic!("never two voters after the second run: {e}\n{report}");
     }
     for &i in &survivors {
         let mut ci = cluster.client(i).await.expect("client");

@@ -26,6 +26,12 @@ pub mod cairnpb {
     tonic::include_proto!("cairnpb");
 }
 
+/// The `Unavailable` message a member gives every etcd API call before it has
+/// published itself through Raft (its start gate). Clients and tests match on
+/// it to know the request was refused before anything was proposed.
+pub const NOT_JOINED_YET: &str =
+    "cairn: member has not joined its cluster yet (waiting for Raft to publish it; no quorum?)";
+
 /// Encoded `FileDescriptorSet` of every compiled proto (for gRPC reflection).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/cairn_descriptor.bin"));

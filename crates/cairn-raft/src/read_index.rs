@@ -74,6 +74,7 @@ impl ReadIndexBatcher {
         R: Fn() -> F,
         F: Future<Output = RoundOutcome>,
     {
+        let _unwind = ResetOnPanic(&self.batch);
         loop {
             // Everyone taken here arrived before the round below begins.
             let readers = {
@@ -91,6 +92,24 @@ impl ReadIndexBatcher {
                 // A reader that gave up (its client went away) no longer listens.
                 let _ = reader.send(outcome.clone());
             }
+        }
+    }
+}
+
+/// Lets the next read start a new round task if this one panics mid-round:
+/// otherwise `running` would stay set and every later read would wait forever.
+/// The reads queued meanwhile are dropped, so they fail instead of hanging.
+struct ResetOnPanic<'a>(&'a Mutex<Batch>);
+
+impl Drop for ResetOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut batch = match self.0.lock() {
+                Ok(batch) => batch,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            batch.running = false;
+            batch.waiting.clear();
         }
     }
 }
@@ -154,5 +173,24 @@ mod tests {
         // Idle again: a later read starts a fresh round.
         let third = batcher.read_index(counting_round(rounds.clone())).await;
         assert_eq!(third, RoundOutcome::Index(3));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_round_fails_its_reads_and_the_next_read_gets_a_round() {
+        let batcher = Arc::new(ReadIndexBatcher::default());
+        let panicking = || -> std::pin::Pin<Box<dyn Future<Output = RoundOutcome> + Send>> {
+            Box::pin(async { panic!("round failed") })
+        };
+        assert_eq!(
+            batcher.read_index(panicking).await,
+            RoundOutcome::Fail(ProposeError::Stopped)
+        );
+        let rounds = Arc::new(AtomicU64::new(0));
+        let next = tokio::time::timeout(
+            Duration::from_secs(5),
+            batcher.read_index(counting_round(rounds)),
+        )
+        .await;
+        assert_eq!(next, Ok(RoundOutcome::Index(1)));
     }
 }

@@ -269,12 +269,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *cached = state;
         let last_index = batch.last().map(|(e, _)| e.log_id.index).unwrap_or(0);
         for ((entry, responder), result) in batch.into_iter().zip(results) {
-            let response = to_response(result, entry.log_id.index);
-            if let EntryPayload::Normal(req) = &entry.payload {
-                self.waiters.complete(req.0.proposal_id, &response);
+            let waiter = match &entry.payload {
+                EntryPayload::Normal(req) => self.waiters.take(req.0.proposal_id),
+                _ => None,
+            };
+            // Most entries (all of them on a follower) have nobody waiting.
+            if responder.is_none() && waiter.is_none() {
+                continue;
             }
-            if let Some(responder) = responder {
-                responder.send(Response(response));
+            let response = to_response(result, entry.log_id.index);
+            match (responder, waiter) {
+                (Some(responder), Some(waiter)) => {
+                    waiter.send(response.clone());
+                    responder.send(Response(response));
+                }
+                (Some(responder), None) => responder.send(Response(response)),
+                (None, Some(waiter)) => waiter.send(response),
+                (None, None) => {}
             }
         }
         (self.on_applied)(last_index);

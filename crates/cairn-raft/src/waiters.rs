@@ -37,15 +37,25 @@ impl ProposalWaiters {
         }
     }
 
-    /// Called for every applied entry: hands the result to its waiter, if any.
-    pub fn complete(&self, id: u64, response: &InternalResponse) {
+    /// Called for every applied entry with its `proposal_id`: the waiter of
+    /// that proposal, if a forwarded proposal with this id waits (removed from
+    /// the set). `None` for 0, the id of proposals that were not forwarded.
+    pub fn take(&self, id: u64) -> Option<Completion> {
         if id == 0 {
-            return;
+            return None;
         }
-        let waiter = self.0.lock().ok().and_then(|mut map| map.remove(&id));
-        if let Some(tx) = waiter {
-            let _ = tx.send(response.clone());
-        }
+        let sender = self.0.lock().ok().and_then(|mut map| map.remove(&id))?;
+        Some(Completion(sender))
+    }
+}
+
+/// The waiter of one applied proposal, handed its result once.
+pub struct Completion(oneshot::Sender<InternalResponse>);
+
+impl Completion {
+    /// Hands the applied result to the waiting proposer (gone is fine: it gave up).
+    pub fn send(self, response: InternalResponse) {
+        let _ = self.0.send(response);
     }
 }
 
@@ -83,8 +93,8 @@ mod tests {
         let waiters = ProposalWaiters::default();
         let mine = waiters.register(7);
         let other = waiters.register(8);
-        waiters.complete(0, &response(1)); // not forwarded: nobody waits
-        waiters.complete(7, &response(2));
+        assert!(waiters.take(0).is_none(), "not forwarded: nobody waits");
+        waiters.take(7).expect("7 waits").send(response(2));
         assert_eq!(
             mine.result(Duration::from_secs(1))
                 .await
@@ -99,6 +109,6 @@ mod tests {
         let waiters = ProposalWaiters::default();
         drop(waiters.register(9));
         assert!(waiters.0.lock().map(|m| m.is_empty()).unwrap_or(false));
-        waiters.complete(9, &response(3)); // nothing to deliver to, no panic
+        assert!(waiters.take(9).is_none(), "nothing to deliver to");
     }
 }

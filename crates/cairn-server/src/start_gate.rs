@@ -18,10 +18,6 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// What a request gets while the member has not published itself yet.
-pub const NOT_STARTED: &str =
-    "cairn: member has not joined its cluster yet (waiting for Raft to publish it; no quorum?)";
-
 /// gRPC paths served before publishing.
 const RECOVERY_PATH_PREFIX: &str = "/cairnpb.Recovery/";
 
@@ -52,7 +48,7 @@ pub async fn until_published(State(gate): State<StartGate>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if is_grpc {
-        return tonic::Status::unavailable(NOT_STARTED).into_http::<Body>();
+        return tonic::Status::unavailable(cairn_proto::NOT_JOINED_YET).into_http::<Body>();
     }
     (
         StatusCode::SERVICE_UNAVAILABLE,

@@ -6,7 +6,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_harness::tls::TlsFiles;
 use cairn_harness::{cairn_bin, cairnctl_bin, Cluster, ClusterSpec};
@@ -107,15 +107,9 @@ pub async fn join_two_and_check(
     for &i in &joiners {
         cluster.wait_healthy(i, DEADLINE).await.expect("joined");
     }
-    let start = Instant::now();
-    loop {
-        let members = c.member_list().await.expect("member list").members;
-        if members.len() == 3 && members.iter().all(|m| !m.name.is_empty() && !m.is_learner) {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "{members:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    c.wait_for_started_voters(3, DEADLINE)
+        .await
+        .expect("three started voters");
     c.put("after", "recovery").await.expect("write");
     for &i in &joiners {
         let mut cj = cluster.client(i).await.expect("client");
@@ -128,25 +122,10 @@ pub async fn join_two_and_check(
 /// "superseded" message, and its data dir is untouched.
 pub async fn assert_fenced(cluster: &mut Cluster, members: &[usize]) {
     for &i in members {
-        let before = cairn_harness::files::tree_digest(cluster.data_dir(i));
-        cluster.start_member(i).expect("restart an old member");
-        let exit = cluster
-            .wait_exit(i, DEADLINE)
+        cluster
+            .restart_expecting_fenced(i, DEADLINE)
             .await
-            .expect("wait")
-            .expect("an old member stops");
-        assert!(!exit.success());
-        assert!(
-            cluster
-                .log_of_last_start(i)
-                .contains("was superseded by cluster"),
-            "{}",
-            cluster.log_of_last_start(i)
-        );
-        assert_eq!(
-            cairn_harness::files::tree_digest(cluster.data_dir(i)),
-            before
-        );
+            .expect("an old member is fenced");
     }
 }
 
