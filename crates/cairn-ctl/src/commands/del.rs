@@ -2,7 +2,7 @@
 
 use cairn_proto::etcdserverpb::DeleteRangeRequest;
 
-use super::{arg_bytes, prefix_end, Ctx};
+use super::{apply_range_flags, arg_bytes, Ctx};
 use crate::cli::DelArgs;
 use crate::error::CtlError;
 
@@ -33,20 +33,7 @@ pub fn delete_request(a: &DelArgs) -> Result<DeleteRangeRequest, CtlError> {
         }
         req.range_end = args[1].clone();
     }
-    if a.prefix {
-        if req.key.is_empty() {
-            req.key = vec![0];
-            req.range_end = vec![0];
-        } else {
-            req.range_end = prefix_end(&req.key);
-        }
-    }
-    if a.from_key {
-        if req.key.is_empty() {
-            req.key = vec![0];
-        }
-        req.range_end = vec![0];
-    }
+    apply_range_flags(&mut req.key, &mut req.range_end, a.prefix, a.from_key);
     Ok(req)
 }
 

@@ -2,7 +2,7 @@
 
 use cairn_proto::etcdserverpb::{range_request, RangeRequest};
 
-use super::{arg_bytes, prefix_end, Ctx};
+use super::{apply_range_flags, arg_bytes, Ctx};
 use crate::cli::GetArgs;
 use crate::error::CtlError;
 use crate::printer::Format;
@@ -81,20 +81,7 @@ pub fn range_request(a: &GetArgs) -> Result<RangeRequest, CtlError> {
         };
     req.sort_order = order as i32;
     req.sort_target = target as i32;
-    if a.prefix {
-        if req.key.is_empty() {
-            req.key = vec![0];
-            req.range_end = vec![0];
-        } else {
-            req.range_end = prefix_end(&req.key);
-        }
-    }
-    if a.from_key {
-        if req.key.is_empty() {
-            req.key = vec![0];
-        }
-        req.range_end = vec![0];
-    }
+    apply_range_flags(&mut req.key, &mut req.range_end, a.prefix, a.from_key);
     req.keys_only = a.keys_only;
     req.count_only = a.count_only;
     req.min_mod_revision = a.min_mod_revision;

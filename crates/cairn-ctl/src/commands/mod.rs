@@ -100,6 +100,25 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The range `--prefix` and `--from-key` select (clientv3's `WithPrefix` and
+/// `WithFromKey`): an empty key with either flag means every key.
+pub fn apply_range_flags(key: &mut Vec<u8>, range_end: &mut Vec<u8>, prefix: bool, from_key: bool) {
+    if prefix {
+        if key.is_empty() {
+            *key = vec![0];
+            *range_end = vec![0];
+        } else {
+            *range_end = prefix_end(key);
+        }
+    }
+    if from_key {
+        if key.is_empty() {
+            *key = vec![0];
+        }
+        *range_end = vec![0];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

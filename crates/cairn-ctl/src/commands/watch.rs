@@ -11,7 +11,7 @@ use cairn_proto::etcdserverpb::WatchCreateRequest;
 use clap::{FromArgMatches, Parser, Subcommand};
 
 use super::watcher::{Update, Watches};
-use super::{arg_bytes, exec, prefix_end, Ctx};
+use super::{apply_range_flags, arg_bytes, exec, Ctx};
 use crate::cli::WatchArgs;
 use crate::client::Client;
 use crate::error::{exit, CtlError};
@@ -219,14 +219,7 @@ pub fn create_request(spec: &Spec) -> Result<WatchCreateRequest, String> {
         }
         req.range_end = spec.args[1].clone();
     }
-    if spec.prefix {
-        if req.key.is_empty() {
-            req.key = vec![0];
-            req.range_end = vec![0];
-        } else {
-            req.range_end = prefix_end(&req.key);
-        }
-    }
+    apply_range_flags(&mut req.key, &mut req.range_end, spec.prefix, false);
     Ok(req)
 }
 

@@ -45,25 +45,7 @@ pub async fn run(channels: Vec<Channel>, plan: Plan, done: Arc<AtomicU64>) -> Ou
         };
         tasks.push(tokio::spawn(client.run(plan, start)));
     }
-    let mut outcome = Outcome::default();
-    for task in tasks {
-        match task.await {
-            Ok(part) => {
-                outcome.latencies.extend(part.latencies);
-                for (message, count) in part.errors {
-                    *outcome.errors.entry(message).or_default() += count;
-                }
-            }
-            Err(e) => {
-                *outcome
-                    .errors
-                    .entry(format!("benchmark client failed: {e}"))
-                    .or_default() += 1;
-            }
-        }
-    }
-    outcome.elapsed = start.elapsed();
-    outcome
+    Outcome::gather(tasks, start).await
 }
 
 /// An open keep-alive stream: where requests go and answers come from.

@@ -20,6 +20,35 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+impl Outcome {
+    /// Waits for every client task and merges what they observed; a task that
+    /// died counts as one error. `elapsed` runs from `start` to the last one.
+    pub async fn gather(
+        tasks: Vec<tokio::task::JoinHandle<Outcome>>,
+        start: tokio::time::Instant,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        for task in tasks {
+            match task.await {
+                Ok(part) => {
+                    outcome.latencies.extend(part.latencies);
+                    for (message, count) in part.errors {
+                        *outcome.errors.entry(message).or_default() += count;
+                    }
+                }
+                Err(e) => {
+                    *outcome
+                        .errors
+                        .entry(format!("benchmark client failed: {e}"))
+                        .or_default() += 1;
+                }
+            }
+        }
+        outcome.elapsed = start.elapsed();
+        outcome
+    }
+}
+
 /// Statistics over an outcome; latencies in seconds.
 #[derive(Debug)]
 pub struct Report {
