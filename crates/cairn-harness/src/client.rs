@@ -14,6 +14,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{HarnessError, Result};
 
+/// Largest answer the client accepts (etcd's clientv3 default receive limit, 2 GiB).
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
 /// Default timeout of one gRPC call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,7 +75,10 @@ impl Client {
                 Ok(channel) => {
                     return Ok(Client {
                         endpoint: endpoint.to_string(),
-                        kv: KvClient::new(channel.clone()),
+                        // Like etcd's clients, accept large answers (a range
+                        // of every key can exceed tonic's 4 MiB default).
+                        kv: KvClient::new(channel.clone())
+                            .max_decoding_message_size(MAX_RESPONSE_BYTES),
                         maintenance: MaintenanceClient::new(channel.clone()),
                         cluster: ClusterClient::new(channel.clone()),
                         lease: LeaseClient::new(channel.clone()),

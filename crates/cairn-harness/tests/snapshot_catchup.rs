@@ -1,8 +1,9 @@
 //! Catch-up by snapshot: with `--snapshot-count 100`, a member that was down
-//! while 1000 keys were written comes back and converges to identical
-//! contents. For cairn, its log must show that it installed a Raft snapshot
-//! (`cairn: installed raft snapshot`); etcd keeps 5000 entries for slow
-//! followers, so it may catch up from the log and nothing is asserted there.
+//! while 1000 keys of 10 KB were written comes back and converges to identical
+//! contents. For cairn, its log must show that it received the Raft snapshot
+//! in several chunks (the snapshot, ~10 MB, is larger than one chunk) and
+//! installed it; etcd keeps 5000 entries for slow followers, so it may catch
+//! up from the log and nothing is asserted there.
 //!
 //! Server: `cairn`, or real etcd with `CAIRN_TEST_SERVER=etcd`.
 
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 use cairn_harness::{Cluster, ClusterSpec, ServerKind};
 
 const KEYS: usize = 1000;
+/// Value size: 1000 values make a snapshot of several 4 MiB transfer chunks.
+const VALUE_BYTES: usize = 10 * 1024;
 const LAGGARD: usize = 2;
 
 async fn contents(
@@ -29,6 +32,21 @@ async fn contents(
     Some((revision, kvs))
 }
 
+/// Value `n`: its number, padded to [`VALUE_BYTES`].
+fn value(n: usize) -> Vec<u8> {
+    let mut v = format!("value-{n}-").into_bytes();
+    v.resize(VALUE_BYTES, b'.');
+    v
+}
+
+/// The `chunks` field of the log's `cairn: received raft snapshot` record.
+fn received_chunks(log: &str) -> Option<u64> {
+    log.lines()
+        .filter(|l| l.contains("cairn: received raft snapshot"))
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|record| record["chunks"].as_u64())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_member_catches_up_by_snapshot() {
     let kind = ServerKind::from_env();
@@ -42,7 +60,7 @@ async fn restarted_member_catches_up_by_snapshot() {
     let mut last_revision = 0;
     for n in 0..KEYS {
         let response = client
-            .put(format!("key-{n:04}"), format!("value-{n}"))
+            .put(format!("key-{n:04}"), value(n))
             .await
             .unwrap_or_else(|e| panic!("put {n} with one member down: {e}"));
         last_revision = response.header.map(|h| h.revision).unwrap_or(0);
@@ -77,6 +95,12 @@ async fn restarted_member_catches_up_by_snapshot() {
     match kind {
         ServerKind::Cairn => {
             let log = cluster.log_of_last_start(LAGGARD);
+            let chunks = received_chunks(&log);
+            assert!(
+                chunks.is_some_and(|c| c >= 2),
+                "the snapshot did not arrive in several chunks ({chunks:?}); log since restart:\n{}",
+                cairn_harness::cluster::tail(&log, 60)
+            );
             assert!(
                 log.contains("cairn: installed raft snapshot"),
                 "the restarted cairn member did not log `cairn: installed raft snapshot`; \

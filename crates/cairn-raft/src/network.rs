@@ -21,11 +21,19 @@ use serde::Serialize;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
+use crate::snapshot_transfer::{SnapshotChunkRef, CHUNK_BYTES};
 use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, TypeConfig, Vote};
 
-/// Largest peer message (snapshots travel in one message).
+/// Largest peer message accepted (an append of many large entries; snapshots
+/// travel in chunks of [`CHUNK_BYTES`]).
 pub const MAX_PEER_MESSAGE: usize = 2 * 1024 * 1024 * 1024 - 1;
+
+/// How long one snapshot chunk may take to arrive.
+const SNAPSHOT_CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the last chunk may take: it also installs the whole snapshot.
+const SNAPSHOT_INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Shared, lazily connected gRPC channels to peers, keyed by peer URL.
 #[derive(Clone, Default)]
@@ -192,16 +200,50 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         &mut self,
         vote: Vote,
         snapshot: openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let msg = (vote, snapshot.meta, snapshot.snapshot);
-        self.call(RaftRpc::InstallSnapshot, &msg, Duration::from_secs(600))
-            .await
-            .map_err(|e| match e {
-                RPCError::Unreachable(u) => StreamingError::Unreachable(u),
-                other => StreamingError::Unreachable(unreachable(other.to_string())),
-            })
+        let data = snapshot.snapshot.as_slice();
+        let total_len = data.len() as u64;
+        let mut cancel = std::pin::pin!(cancel);
+        let mut offset = 0usize;
+        loop {
+            let end = data.len().min(offset + CHUNK_BYTES);
+            let chunk = SnapshotChunkRef {
+                vote: &vote,
+                meta: &snapshot.meta,
+                total_len,
+                offset: offset as u64,
+                data: &data[offset..end],
+            };
+            // The last chunk also installs the snapshot, which takes longer.
+            let timeout = if end == data.len() {
+                SNAPSHOT_INSTALL_TIMEOUT
+            } else {
+                SNAPSHOT_CHUNK_TIMEOUT
+            };
+            let sent = self.call::<_, Option<SnapshotResponse<TypeConfig>>>(
+                RaftRpc::SnapshotChunk,
+                &chunk,
+                timeout,
+            );
+            let reply = tokio::select! {
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                reply = sent => reply.map_err(|e| match e {
+                    RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                    other => StreamingError::Unreachable(unreachable(other.to_string())),
+                })?,
+            };
+            if end == data.len() {
+                return reply.ok_or_else(|| {
+                    StreamingError::Unreachable(unreachable(format!(
+                        "peer {:x} did not install the snapshot after its last chunk",
+                        self.target
+                    )))
+                });
+            }
+            offset = end;
+        }
     }
 
     async fn transfer_leader(

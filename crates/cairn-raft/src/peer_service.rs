@@ -14,18 +14,26 @@ use tonic::{Request, Response, Status};
 
 use crate::network::MAX_PEER_MESSAGE;
 use crate::node::{RaftNode, MEMBER_REMOVED};
-use crate::types::{SnapshotMeta, Vote};
+use crate::snapshot_transfer::{Assembled, SnapshotAssembler, SnapshotChunk};
+use crate::types::{SnapshotMeta, TypeConfig, Vote};
+
+type SnapshotResponse = openraft::raft::SnapshotResponse<TypeConfig>;
 
 /// gRPC service serving one member's peer port.
 pub struct PeerService {
     node: RaftNode,
+    /// The snapshot being received from the leader, chunk by chunk.
+    snapshots: SnapshotAssembler,
 }
 
 impl PeerService {
     pub fn server(node: RaftNode) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService { node })
-            .max_decoding_message_size(MAX_PEER_MESSAGE)
-            .max_encoding_message_size(MAX_PEER_MESSAGE)
+        PeerServer::new(PeerService {
+            node,
+            snapshots: SnapshotAssembler::default(),
+        })
+        .max_decoding_message_size(MAX_PEER_MESSAGE)
+        .max_encoding_message_size(MAX_PEER_MESSAGE)
     }
 
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
@@ -120,6 +128,33 @@ impl Peer for PeerService {
                         .await
                         .map_err(raft_status)?,
                 )
+            }
+            Ok(RaftRpc::SnapshotChunk) => {
+                let chunk: SnapshotChunk = decode(&msg.payload)?;
+                let assembled = self
+                    .snapshots
+                    .add(msg.from_member_id, chunk)
+                    .map_err(|e| Status::aborted(e.to_string()))?;
+                match assembled {
+                    Assembled::Partial => encode(&None::<SnapshotResponse>),
+                    Assembled::Complete {
+                        vote,
+                        meta,
+                        data,
+                        chunks,
+                    } => {
+                        tracing::info!(bytes = data.len(), chunks, "cairn: received raft snapshot");
+                        let snapshot = openraft::alias::SnapshotOf::<TypeConfig, Vec<u8>> {
+                            meta,
+                            snapshot: data,
+                        };
+                        let response = raft
+                            .install_full_snapshot(vote, snapshot)
+                            .await
+                            .map_err(raft_status)?;
+                        encode(&Some(response))
+                    }
+                }
             }
             Ok(RaftRpc::TransferLeader) => encode(
                 &raft
