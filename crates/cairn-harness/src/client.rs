@@ -83,7 +83,7 @@ impl Client {
                         cluster: ClusterClient::new(channel.clone()),
                         lease: LeaseClient::new(channel.clone()),
                         watch: WatchClient::new(channel),
-                    })
+                    });
                 }
                 Err(e) if start.elapsed() < deadline => {
                     let _ = e;

@@ -54,6 +54,9 @@ struct Inner {
     state: RwLock<State>,
     /// Bytes of allocated pages, measured at open and at each `sync`.
     size_in_use: AtomicU64,
+    /// The database file's length as of the last commit (what the quota check
+    /// on every write compares; looking it up per write cost a syscall each).
+    file_size: AtomicU64,
     /// When the periodic sync last measured `size_in_use` (see [`SIZE_MEASURE_EVERY`]).
     size_measured: Mutex<Option<Instant>>,
     /// Events of recent revisions, for watchers (updated under `state`'s lock).
@@ -111,6 +114,7 @@ impl Store {
                 db: RwLock::new(db),
                 state: RwLock::new(state),
                 size_in_use: AtomicU64::new(0),
+                file_size: AtomicU64::new(0),
                 size_measured: Mutex::new(None),
                 recent: Mutex::new(RecentEvents::new(current)),
                 revision_tx: tokio::sync::watch::Sender::new(current),
@@ -310,6 +314,7 @@ impl Store {
             backend::write_meta(&mut tables.meta, &state.meta())?;
         }
         txn.commit().map_err(StoreError::db("commit apply"))?;
+        self.note_file_size();
         Ok(results)
     }
 
@@ -324,7 +329,9 @@ impl Store {
         if self.size_measure_due() {
             self.record_size(&txn);
         }
-        txn.commit().map_err(StoreError::db("commit sync"))
+        txn.commit().map_err(StoreError::db("commit sync"))?;
+        self.note_file_size();
+        Ok(())
     }
 
     /// The Raft layer's blob stored by the last apply (durable or not).
@@ -449,9 +456,17 @@ impl Store {
         })
     }
 
-    /// Size of the database file in bytes.
+    /// Size of the database file in bytes, as of the last commit.
     pub fn db_size(&self) -> u64 {
-        std::fs::metadata(&self.inner.path).map_or(0, |m| m.len())
+        self.inner.file_size.load(Ordering::Relaxed)
+    }
+
+    /// Records the database file's length after a commit or a defragmentation.
+    /// An unreadable length keeps the last one.
+    fn note_file_size(&self) {
+        if let Ok(meta) = std::fs::metadata(&self.inner.path) {
+            self.inner.file_size.store(meta.len(), Ordering::Relaxed);
+        }
     }
 
     /// Bytes of the file in use (allocated pages), as of open or the last `sync`.
@@ -540,6 +555,7 @@ impl Store {
         let fresh = transfer::install(&txn, records)?;
         self.record_size(&txn);
         txn.commit().map_err(StoreError::db("commit install"))?;
+        self.note_file_size();
         *state = fresh;
         self.recent().reset(state.current_rev);
         self.inner.revision_tx.send_replace(state.current_rev);
@@ -547,6 +563,7 @@ impl Store {
     }
 
     fn measure_size(&self) -> Result<(), StoreError> {
+        self.note_file_size();
         let txn = self
             .db()
             .begin_write()
