@@ -299,14 +299,14 @@ fn compact_rev(key: &[u8], v: &[u8]) -> Result<i64, SnapshotError> {
     Ok(i64::from_be_bytes(main.try_into().unwrap_or([0; 8])))
 }
 
-/// Copies bucket `bucket`; `budget` is how many key/value bytes may still be copied
-/// (the file's size: a sound file never holds more, a hostile one could by making
-/// buckets share pages).
-fn collect(
-    reader: &BoltReader<'_>,
+/// The entries of bucket `bucket`, borrowed from the image; `budget` is how many
+/// key/value bytes may still be taken (the file's size: a sound file never holds
+/// more, a hostile one could by making buckets share pages).
+fn collect<'a>(
+    reader: &BoltReader<'a>,
     bucket: &[u8],
     budget: &mut usize,
-) -> Result<RawEntries, SnapshotError> {
+) -> Result<Vec<(&'a [u8], &'a [u8])>, SnapshotError> {
     let mut out = Vec::new();
     reader.for_each(bucket, |k, v| {
         let n = k.len() + v.len();
@@ -318,22 +318,44 @@ fn collect(
             ));
         }
         *budget -= n;
-        out.push((k.to_vec(), v.to_vec()));
+        out.push((k, v));
         Ok(())
     })?;
     Ok(out)
 }
 
+fn owned(entries: Vec<(&[u8], &[u8])>) -> RawEntries {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
+}
+
 /// Decodes etcd's schema from a bbolt image (no trailer). Missing buckets and
 /// missing 3.5-only keys are tolerated, as are empty values in the `key` bucket.
 pub fn read_etcd(db: &[u8]) -> Result<EtcdData, SnapshotError> {
+    let (mut data, kvs) = read_etcd_borrowed(db)?;
+    data.kvs = owned(kvs);
+    Ok(data)
+}
+
+/// [`read_etcd`] without copying the `key` bucket (by far the largest): its rows
+/// are returned apart, borrowed from `db`, and the returned `kvs` is empty. Every
+/// bucket is checked as [`read_etcd`] checks it.
+#[allow(clippy::type_complexity)]
+pub fn read_etcd_borrowed(db: &[u8]) -> Result<(EtcdData, Vec<(&[u8], &[u8])>), SnapshotError> {
     let reader = BoltReader::new(db)?;
     let mut data = EtcdData::default();
+    let mut kvs = Vec::new();
     let mut budget = db.len();
     for name in reader.buckets()? {
-        let entries = collect(&reader, &name, &mut budget)?;
+        let borrowed = collect(&reader, &name, &mut budget)?;
+        if name == BUCKET_KEY {
+            kvs = borrowed;
+            continue;
+        }
+        let entries = owned(borrowed);
         match name.as_slice() {
-            BUCKET_KEY => data.kvs = entries,
             BUCKET_ALARM => data.alarms = entries,
             BUCKET_AUTH_USERS => data.auth_users = entries,
             BUCKET_AUTH_ROLES => data.auth_roles = entries,
@@ -390,7 +412,7 @@ pub fn read_etcd(db: &[u8]) -> Result<EtcdData, SnapshotError> {
             }
         }
     }
-    Ok(data)
+    Ok((data, kvs))
 }
 
 /// Encodes `data` as a bbolt image (no trailer) with all ten etcd buckets and no

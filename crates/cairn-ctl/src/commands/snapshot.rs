@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cairn_mvcc::SnapshotBuilder;
 use cairn_raft::bootstrap::{self, RestoreTarget, RestoredState};
 
 use crate::cli::SnapshotRestoreArgs;
@@ -18,19 +17,15 @@ use crate::golang::humanize_bytes;
 use crate::printer::Format;
 use crate::zaplog::{self, Field, LogStyle};
 
-/// A progress bar on stderr, only when stderr is a terminal.
-fn progress(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
+/// A spinner on stderr while a long step runs, only when stderr is a terminal.
+fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
     Some(bar)
 }
 
@@ -259,7 +254,9 @@ pub(crate) fn restore_into(
     let data_dir = target.data_dir.clone();
     let db = cairn_snapshot::file::verify(bytes, skip_hash_check)
         .map_err(|e| CtlError::error(e.to_string()))?;
-    let data = cairn_snapshot::read_etcd(db).map_err(|e| CtlError::error(e.to_string()))?;
+    // The `key` bucket's rows stay in `bytes`: they are written from there.
+    let (data, kvs) =
+        cairn_snapshot::read_etcd_borrowed(db).map_err(|e| CtlError::error(e.to_string()))?;
     let shown = path.display().to_string();
     let shown_dir = data_dir.display().to_string();
     log(
@@ -273,29 +270,20 @@ pub(crate) fn restore_into(
         ],
     );
 
-    let mut rows = SnapshotBuilder::new();
+    let bar = spinner("restoring snapshot");
     let mut newest = 1i64;
-    let bar = progress(db.len() as u64, "restoring snapshot");
-    for (key, value) in &data.kvs {
-        if let Some(bar) = &bar {
-            bar.inc((key.len() + value.len()) as u64);
-        }
+    for (key, _) in &kvs {
         if let Some((main, _, _)) = cairn_snapshot::schema::parse_revision_key(key) {
             newest = newest.max(main);
         }
-        rows.key_bucket_row(key, value)
-            .map_err(|e| CtlError::error(e.to_string()))?;
-    }
-    for (id, ttl) in &data.leases {
-        rows.lease(*id, *ttl)
-            .map_err(|e| CtlError::error(e.to_string()))?;
     }
     let compacted = data.compact_revision.unwrap_or(-1);
     let current = newest.max(compacted);
     let bumped = current.saturating_add(bump);
     let state = RestoredState {
-        rows,
-        current_revision: (bump > 0).then_some(bumped),
+        kvs,
+        leases: data.leases,
+        current_revision: if bump > 0 { bumped } else { current },
         compact_revision: if mark { bumped } else { compacted },
     };
     let identity = bootstrap::restore(target, state).map_err(|e| CtlError::error(e.to_string()))?;
