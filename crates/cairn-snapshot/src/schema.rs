@@ -418,27 +418,31 @@ pub fn read_etcd_borrowed(db: &[u8]) -> Result<(EtcdData, Vec<(&[u8], &[u8])>), 
 /// Encodes `data` as a bbolt image (no trailer) with all ten etcd buckets and no
 /// `storageVersion`.
 pub fn write_etcd(data: &EtcdData) -> Result<Vec<u8>, SnapshotError> {
+    write_etcd_owned(data.clone())
+}
+
+/// [`write_etcd`], moving the rows into the image instead of copying them.
+pub fn write_etcd_owned(data: EtcdData) -> Result<Vec<u8>, SnapshotError> {
     let mut buckets: std::collections::BTreeMap<Vec<u8>, RawEntries> = ETCD_BUCKETS
         .iter()
         .map(|b| (b.to_vec(), Vec::new()))
         .collect();
+    // The `key` bucket (nearly all of the data) moves over in one piece.
+    buckets.insert(BUCKET_KEY.to_vec(), data.kvs);
     let mut put = |bucket: &[u8], k: Vec<u8>, v: Vec<u8>| {
         buckets.entry(bucket.to_vec()).or_default().push((k, v));
     };
-    for (k, v) in &data.kvs {
-        put(BUCKET_KEY, k.clone(), v.clone());
+    for (k, v) in data.alarms {
+        put(BUCKET_ALARM, k, v);
     }
-    for (k, v) in &data.alarms {
-        put(BUCKET_ALARM, k.clone(), v.clone());
+    for (k, v) in data.auth_users {
+        put(BUCKET_AUTH_USERS, k, v);
     }
-    for (k, v) in &data.auth_users {
-        put(BUCKET_AUTH_USERS, k.clone(), v.clone());
+    for (k, v) in data.auth_roles {
+        put(BUCKET_AUTH_ROLES, k, v);
     }
-    for (k, v) in &data.auth_roles {
-        put(BUCKET_AUTH_ROLES, k.clone(), v.clone());
-    }
-    for (k, v) in &data.members_removed {
-        put(BUCKET_MEMBERS_REMOVED, k.clone(), v.clone());
+    for (k, v) in data.members_removed {
+        put(BUCKET_MEMBERS_REMOVED, k, v);
     }
     for (id, ttl) in &data.leases {
         put(
@@ -494,11 +498,11 @@ pub fn write_etcd(data: &EtcdData) -> Result<Vec<u8>, SnapshotError> {
             v.as_bytes().to_vec(),
         );
     }
-    for (b, k, v) in &data.extra {
+    for (b, k, v) in data.extra {
         if b == BUCKET_META && k == META_STORAGE_VERSION {
             continue;
         }
-        put(b, k.clone(), v.clone());
+        put(&b, k, v);
     }
     let mut w = BoltWriter::new();
     for (name, entries) in buckets {

@@ -74,16 +74,23 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
     );
     let started = Instant::now();
     let mut client = crate::client::Client::new(settings);
-    let bytes = ctx.block_on(async {
+    // Written and hashed as it arrives; renamed into place once checked.
+    let mut out = PartialFile::create(&partial)?;
+    let received = ctx.block_on(async {
         let mut stream = client
             .snapshot()
             .await
             .map_err(|e| CtlError::error(e.message))?;
-        let mut bytes = Vec::new();
+        let mut check = cairn_snapshot::StreamVerifier::new();
+        let mut received = 0u64;
         loop {
             match stream.message().await {
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk.blob),
-                Ok(None) => return Ok(bytes),
+                Ok(Some(chunk)) => {
+                    check.update(&chunk.blob);
+                    out.write(&chunk.blob)?;
+                    received += chunk.blob.len() as u64;
+                }
+                Ok(None) => return Ok((received, check)),
                 Err(status) => {
                     return Err(CtlError::error(crate::error::client_error_message(
                         status.code(),
@@ -92,7 +99,8 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
                 }
             }
         }
-    })??;
+    })?;
+    let (received, check) = received?;
     log(
         ctx,
         None,
@@ -101,10 +109,11 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
         &[("endpoint", Field::Str(&endpoint))],
     );
     // A snapshot stream always ends with the SHA-256 of what came before.
-    cairn_snapshot::file::verify(&bytes, false)
+    check
+        .finish()
         .map_err(|e| CtlError::error(format!("snapshot from {endpoint} is damaged: {e}")))?;
-    write_durably(&partial, &bytes)?;
-    let size = humanize_bytes(bytes.len() as u64);
+    out.sync()?;
+    let size = humanize_bytes(received);
     let took = format!("{:?}", started.elapsed());
     log(
         ctx,
@@ -136,12 +145,51 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
     Ok(())
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), CtlError> {
-    let fail =
-        |e: std::io::Error| CtlError::error(format!("could not write {}: {e}", path.display()));
-    let mut f = std::fs::File::create(path).map_err(fail)?;
-    f.write_all(bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)
+/// A file being received, removed unless it is completely written and synced.
+struct PartialFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PartialFile {
+    fn create(path: &Path) -> Result<PartialFile, CtlError> {
+        let file = std::fs::File::create(path).map_err(|e| Self::fail(path, e))?;
+        Ok(PartialFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    fn fail(path: &Path, e: std::io::Error) -> CtlError {
+        CtlError::error(format!("could not write {}: {e}", path.display()))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), CtlError> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).map_err(|e| Self::fail(&self.path, e)),
+            None => Err(CtlError::error(format!(
+                "{} is closed",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Makes the file durable and keeps it (removes it if that fails).
+    fn sync(mut self) -> Result<(), CtlError> {
+        if let Some(f) = &self.file {
+            f.sync_all().map_err(|e| Self::fail(&self.path, e))?;
+        }
+        self.file = None;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CtlError> {
