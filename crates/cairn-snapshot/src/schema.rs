@@ -13,6 +13,9 @@ use crate::error::{lossy, SnapshotError};
 /// Raw `(key, value)` pairs of one bucket.
 pub type RawEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// `(key, value)` pairs of one bucket, borrowed from the database image.
+pub type BorrowedEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 pub const BUCKET_ALARM: &[u8] = b"alarm";
 pub const BUCKET_AUTH: &[u8] = b"auth";
 pub const BUCKET_AUTH_ROLES: &[u8] = b"authRoles";
@@ -306,7 +309,7 @@ fn collect<'a>(
     reader: &BoltReader<'a>,
     bucket: &[u8],
     budget: &mut usize,
-) -> Result<Vec<(&'a [u8], &'a [u8])>, SnapshotError> {
+) -> Result<BorrowedEntries<'a>, SnapshotError> {
     let mut out = Vec::new();
     reader.for_each(bucket, |k, v| {
         let n = k.len() + v.len();
@@ -324,7 +327,7 @@ fn collect<'a>(
     Ok(out)
 }
 
-fn owned(entries: Vec<(&[u8], &[u8])>) -> RawEntries {
+fn owned(entries: BorrowedEntries<'_>) -> RawEntries {
     entries
         .into_iter()
         .map(|(k, v)| (k.to_vec(), v.to_vec()))
