@@ -1,7 +1,9 @@
 //! Building a state snapshot from another store's data, for restoring an etcd
 //! snapshot file: the `kv` table has etcd's key-bucket layout, so the bucket's
 //! rows are copied as they are. The result is installed with
-//! `Store::install_snapshot`, which checks it like any other snapshot.
+//! `Store::install_snapshot`, which checks it like any other snapshot, or
+//! saved as a restored member's Raft snapshot next to a store created from the
+//! same rows (`create_store`).
 
 use cairn_proto::cairnpb::MemberAttributes;
 use prost::Message;
@@ -28,6 +30,15 @@ impl SnapshotBuilder {
     pub fn new() -> SnapshotBuilder {
         SnapshotBuilder {
             writer: Writer::new(),
+            max_rev: 1,
+        }
+    }
+
+    /// A builder whose buffer starts with room for `bytes` (rows of `n` bytes
+    /// of key and value take a little more than `n`, see [`crate::record_size`]).
+    pub fn with_capacity(bytes: usize) -> SnapshotBuilder {
+        SnapshotBuilder {
+            writer: Writer::with_capacity(bytes),
             max_rev: 1,
         }
     }

@@ -11,6 +11,7 @@
 
 mod apply;
 mod backend;
+mod bulk_load;
 mod compare;
 pub mod error;
 mod etcd_rows;
@@ -36,10 +37,12 @@ mod write;
 mod tests;
 
 pub use apply::{needs_space, ApplyEntry, ApplyResponse, ApplyResult, ALARM_NOSPACE};
+pub use bulk_load::{create_store, StoreRows};
 pub use error::{KvError, KvErrorCode, StoreError};
 pub use etcd_rows::EtcdRows;
 pub use import::SnapshotBuilder;
 pub use lease::{LeaseInfo, MAX_LEASE_TTL};
+pub use snapshot::record_size;
 pub use store::{HashKv, Store};
 pub use txn::is_read_only as is_txn_read_only;
 pub use watch_feed::{History, RevisionEvents};

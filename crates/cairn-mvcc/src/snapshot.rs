@@ -38,9 +38,19 @@ pub(crate) struct Writer {
     out: Vec<u8>,
 }
 
+/// The bytes a record of this key and value takes in a blob.
+pub fn record_size(key: usize, value: usize) -> usize {
+    1 + 4 + key + 4 + value
+}
+
 impl Writer {
     pub(crate) fn new() -> Writer {
-        let mut out = Vec::with_capacity(1 << 16);
+        Writer::with_capacity(1 << 16)
+    }
+
+    /// A writer whose buffer starts with room for `records` bytes of records.
+    pub(crate) fn with_capacity(records: usize) -> Writer {
+        let mut out = Vec::with_capacity(MAGIC.len() + 1 + records + 1 + 4);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
         Writer { out }

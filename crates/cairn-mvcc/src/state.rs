@@ -71,6 +71,23 @@ pub(crate) fn load(
     leases: &impl ReadableTable<i64, &'static [u8]>,
     members: &impl ReadableTable<u64, &'static [u8]>,
 ) -> Result<State, String> {
+    let mut state = load_all_but_kv(meta, leases, members)?;
+    let mut replay = KvReplay::default();
+    for entry in kv.iter().map_err(|e| format!("reading kv: {e}"))? {
+        let (k, v) = entry.map_err(|e| format!("reading kv: {e}"))?;
+        replay.row(k.value(), v.value())?;
+    }
+    replay.finish(&mut state)?;
+    Ok(state)
+}
+
+/// The state as [`load`] rebuilds it, from every table but `kv` (whose rows
+/// are then replayed with [`KvReplay`]).
+pub(crate) fn load_all_but_kv(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    leases: &impl ReadableTable<i64, &'static [u8]>,
+    members: &impl ReadableTable<u64, &'static [u8]>,
+) -> Result<State, String> {
     let m = backend::read_meta(meta)?;
     let mut state = State {
         current_rev: m.current_rev,
@@ -112,19 +129,44 @@ pub(crate) fn load(
         state.members.insert(id.value(), member);
     }
 
-    // Replay the key history; remember each key's lease as of its latest entry.
-    let mut key_lease: HashMap<Vec<u8>, i64> = HashMap::new();
-    for entry in kv.iter().map_err(|e| format!("reading kv: {e}"))? {
-        let (k, v) = entry.map_err(|e| format!("reading kv: {e}"))?;
-        let (rev, tombstone) = revision::decode(k.value())
-            .ok_or_else(|| format!("kv table key {:02x?} is not a revision", k.value()))?;
-        if rev.main < 1 || rev.main > state.current_rev || rev.sub < 0 {
+    Ok(state)
+}
+
+/// Replays the `kv` table's rows, in key (revision) order, into a key index and
+/// each live key's lease as of its latest entry, checking every row as it goes.
+/// Shared by [`load`] and by creating a store from rows held in memory.
+#[derive(Default)]
+pub(crate) struct KvReplay {
+    index: TreeIndex,
+    key_lease: HashMap<Vec<u8>, i64>,
+    /// The newest main revision seen (0 before any row).
+    newest: i64,
+    /// The revision of that newest row, for the error message.
+    newest_sub: i64,
+    /// The row being decoded; reused so that decoding allocates nothing.
+    kv: KeyValue,
+}
+
+impl KvReplay {
+    /// Checks and replays one row.
+    pub(crate) fn row(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let (rev, tombstone) = revision::decode(key)
+            .ok_or_else(|| format!("kv table key {key:02x?} is not a revision"))?;
+        if rev.main < 1 || rev.sub < 0 {
             return Err(format!(
-                "kv table holds revision {}.{} beyond the current revision {}",
-                rev.main, rev.sub, state.current_rev
+                "kv table holds the impossible revision {}.{}",
+                rev.main, rev.sub
             ));
         }
-        let kv = KeyValue::decode(v.value())
+        if rev.main >= self.newest {
+            self.newest = rev.main;
+            self.newest_sub = rev.sub;
+        }
+        // `KeyValue::decode` is `merge` into a default message; merging into
+        // a cleared one is the same and reuses its key and value buffers.
+        let kv = &mut self.kv;
+        kv.clear();
+        kv.merge(value)
             .map_err(|e| format!("value at revision {}.{}: {e}", rev.main, rev.sub))?;
         if kv.key.is_empty() || (!tombstone && kv.mod_revision != rev.main) {
             return Err(format!(
@@ -132,17 +174,31 @@ pub(crate) fn load(
                 rev.main, rev.sub
             ));
         }
-        state
-            .index
+        self.index
             .restore(&kv.key, rev, tombstone, kv.create_revision, kv.version);
         if tombstone || kv.lease == 0 {
-            key_lease.remove(&kv.key);
+            if !self.key_lease.is_empty() {
+                self.key_lease.remove(&kv.key);
+            }
         } else {
-            key_lease.insert(kv.key, kv.lease);
+            self.key_lease.insert(kv.key.clone(), kv.lease);
         }
+        Ok(())
     }
-    for (key, id) in key_lease {
-        state.leases.attach(id, &key);
+
+    /// Checks the rows against `state`'s current revision and hands it the
+    /// key index and the lease attachments.
+    pub(crate) fn finish(self, state: &mut State) -> Result<(), String> {
+        if self.newest > state.current_rev {
+            return Err(format!(
+                "kv table holds revision {}.{} beyond the current revision {}",
+                self.newest, self.newest_sub, state.current_rev
+            ));
+        }
+        state.index = self.index;
+        for (key, id) in self.key_lease {
+            state.leases.attach(id, &key);
+        }
+        Ok(())
     }
-    Ok(state)
 }

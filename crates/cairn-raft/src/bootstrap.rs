@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cairn_mvcc::{ApplyEntry, SnapshotBuilder, Store};
+use cairn_mvcc::{ApplyEntry, SnapshotBuilder, Store, StoreRows};
 use openraft::EntryPayload;
 
 use crate::datadir::{io_err, DataDir, Identity};
@@ -22,8 +22,10 @@ use crate::errors::NodeError;
 use crate::identity;
 use crate::log_store::LogStore;
 use crate::node::NodeConfig;
-use crate::state_machine::{stored_applied, AppliedState, StateMachine};
-use crate::types::{LogId, MemberId, Membership, PeerNode, Vote};
+use crate::state_machine::{
+    save_snapshot_file, snapshot_file, stored_applied, AppliedState, StateMachine,
+};
+use crate::types::{LogId, MemberId, Membership, PeerNode, SnapshotMeta, Vote};
 
 /// Where and as whom a snapshot is restored (etcd's restore flags).
 #[derive(Clone, Debug)]
@@ -36,11 +38,16 @@ pub struct RestoreTarget {
     pub initial_advertise_peer_urls: Vec<String>,
 }
 
-/// The state to restore: the store's rows and its revisions.
-pub struct RestoredState {
-    pub rows: SnapshotBuilder,
-    /// The current revision, if it must differ from the newest row's.
-    pub current_revision: Option<i64>,
+/// The state to restore: the store's rows (borrowed from the snapshot file
+/// being restored) and its revisions.
+pub struct RestoredState<'a> {
+    /// etcd `key` bucket rows in key order: 17/18-byte revision key →
+    /// `mvccpb.KeyValue` bytes.
+    pub kvs: Vec<(&'a [u8], &'a [u8])>,
+    /// Granted leases: (lease ID, TTL in seconds).
+    pub leases: Vec<(i64, i64)>,
+    /// The current revision: at least the newest row's and the compact revision.
+    pub current_revision: i64,
     /// -1 when never compacted.
     pub compact_revision: i64,
 }
@@ -73,8 +80,10 @@ fn ensure_empty(dir: &Path) -> Result<(), NodeError> {
 /// Builds a data dir for member `target.name` of a new cluster made of
 /// `--initial-cluster`, holding `state`. The data dir is written under a
 /// temporary name next to it and renamed into place at the end, so a failure
-/// leaves nothing behind. Returns the new member's identity.
-pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity, NodeError> {
+/// leaves nothing behind. The store database and the Raft snapshot file are
+/// both written from `state`'s rows, on two threads at once (neither is read
+/// back to make the other). Returns the new member's identity.
+pub fn restore(target: &RestoreTarget, state: RestoredState<'_>) -> Result<Identity, NodeError> {
     ensure_empty(&target.data_dir)?;
     let cfg = NodeConfig {
         name: target.name.clone(),
@@ -108,24 +117,29 @@ pub fn restore(target: &RestoreTarget, state: RestoredState) -> Result<Identity,
             removed: BTreeSet::new(),
         };
         let raft_state = bincode::serialize(&applied).map_err(store_err)?;
-        let blob = state
-            .rows
-            .finish(
-                state.current_revision,
-                state.compact_revision,
-                point.index,
-                Some(raft_state),
-            )
-            .map_err(store_err)?;
-        let store = Store::open(&dir.db_path()).map_err(store_err)?;
-        store.install_snapshot(&blob).map_err(store_err)?;
-        finish_member(
-            &dir,
-            store,
-            &applied,
-            &Vote::new(1, identity.member_id),
-            &identity,
-        )
+        std::thread::scope(|s| {
+            let snapshot = s.spawn(|| write_restored_snapshot(&dir, &applied, &state, &raft_state));
+            let rows = StoreRows {
+                kvs: &state.kvs,
+                leases: &state.leases,
+                current_revision: state.current_revision,
+                compact_revision: state.compact_revision,
+                applied_index: point.index,
+                raft_state: Some(raft_state.clone()),
+            };
+            let store = cairn_mvcc::create_store(&dir.db_path(), &rows).map_err(store_err);
+            let snapshot = snapshot.join().unwrap_or_else(|_| {
+                Err(NodeError::Store(
+                    "writing the Raft snapshot file panicked".into(),
+                ))
+            });
+            store.and(snapshot)
+        })?;
+        let log_path = dir.log_path();
+        let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
+        log.reset(&point, &Vote::new(1, identity.member_id))
+            .map_err(|e| io_err(&log_path, e))?;
+        dir.write_identity(&identity)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&staging);
@@ -384,6 +398,45 @@ fn bump_and_mark_compacted(
         )
         .map_err(store_err)?;
     store.install_snapshot(&blob).map_err(store_err)
+}
+
+/// Writes the Raft snapshot file of a restored member: `state` at the applied
+/// point, in the format the state machine exports.
+fn write_restored_snapshot(
+    dir: &DataDir,
+    applied: &AppliedState,
+    state: &RestoredState<'_>,
+    raft_state: &[u8],
+) -> Result<(), NodeError> {
+    let size: usize = state
+        .kvs
+        .iter()
+        .map(|(k, v)| cairn_mvcc::record_size(k.len(), v.len()))
+        .sum();
+    let mut rows = SnapshotBuilder::with_capacity(size + 32 * state.leases.len() + 4096);
+    for (k, v) in &state.kvs {
+        rows.key_bucket_row(k, v).map_err(store_err)?;
+    }
+    for (id, ttl) in &state.leases {
+        rows.lease(*id, *ttl).map_err(store_err)?;
+    }
+    let point = applied
+        .last_applied
+        .ok_or_else(|| NodeError::Store("no applied position".into()))?;
+    let blob = rows
+        .finish(
+            Some(state.current_revision),
+            state.compact_revision,
+            point.index,
+            Some(raft_state.to_vec()),
+        )
+        .map_err(store_err)?;
+    let meta = SnapshotMeta {
+        last_log_id: applied.last_applied,
+        last_membership: applied.membership.clone(),
+    };
+    let path = snapshot_file(&dir.snap_dir());
+    save_snapshot_file(&path, &meta, &blob).map_err(|e| io_err(&path, e))
 }
 
 /// `members` as one voter set.

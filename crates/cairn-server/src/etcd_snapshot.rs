@@ -53,5 +53,5 @@ pub fn build(node: &RaftNode) -> anyhow::Result<Vec<u8>> {
         )],
         ..Default::default()
     };
-    Ok(cairn_snapshot::write_etcd(&data)?)
+    Ok(cairn_snapshot::write_etcd_owned(data)?)
 }

@@ -49,6 +49,55 @@ pub fn verify(file: &[u8], skip_hash_check: bool) -> Result<&[u8], SnapshotError
     }
 }
 
+/// [`verify`] (without `skip_hash_check`) for a file that arrives in pieces, so
+/// that it can be written out and hashed as it arrives: the last 32 bytes seen
+/// are held back from the hash, as they may be the trailer.
+#[derive(Default)]
+pub struct StreamVerifier {
+    hasher: Sha256,
+    /// The last (at most 32) bytes seen, not yet hashed.
+    tail: Vec<u8>,
+    len: u64,
+}
+
+impl StreamVerifier {
+    pub fn new() -> StreamVerifier {
+        StreamVerifier::default()
+    }
+
+    /// Takes the next piece of the file.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.len += piece.len() as u64;
+        if piece.len() >= TRAILER_LEN {
+            let (body, tail) = piece.split_at(piece.len() - TRAILER_LEN);
+            self.hasher.update(&self.tail);
+            self.hasher.update(body);
+            self.tail.clear();
+            self.tail.extend_from_slice(tail);
+        } else {
+            self.tail.extend_from_slice(piece);
+            let extra = self.tail.len().saturating_sub(TRAILER_LEN);
+            self.hasher.update(&self.tail[..extra]);
+            self.tail.drain(..extra);
+        }
+    }
+
+    /// Checks the whole file as [`verify`] does.
+    pub fn finish(self) -> Result<(), SnapshotError> {
+        if self.len % 512 != TRAILER_LEN as u64 {
+            return Err(SnapshotError::MissingTrailer);
+        }
+        let actual = self.hasher.finalize();
+        if actual.as_slice() != self.tail.as_slice() {
+            return Err(SnapshotError::HashMismatch {
+                expected: go_bytes(&self.tail),
+                actual: go_bytes(&actual),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Appends the SHA-256 of `db` to it.
 pub fn with_trailer(mut db: Vec<u8>) -> Vec<u8> {
     let hash = Sha256::digest(&db);
@@ -127,6 +176,30 @@ mod tests {
             "snapshot missing hash but --skip-hash-check=false"
         );
         assert_eq!(verify(&db, true).unwrap(), &db[..]);
+    }
+
+    #[test]
+    fn stream_verifier_agrees_with_verify() {
+        let file = with_trailer(vec![7u8; 4096 * 3]);
+        for piece in [1, 5, 31, 32, 33, 512, 4096, file.len()] {
+            let mut v = StreamVerifier::new();
+            file.chunks(piece).for_each(|c| v.update(c));
+            assert!(v.finish().is_ok(), "pieces of {piece}");
+        }
+        let mut bad = file.clone();
+        bad[10] ^= 1;
+        let mut v = StreamVerifier::new();
+        bad.chunks(100).for_each(|c| v.update(c));
+        assert_eq!(
+            v.finish().unwrap_err().to_string(),
+            verify(&bad, false).unwrap_err().to_string()
+        );
+        let mut v = StreamVerifier::new();
+        v.update(&file[..file.len() - 1]);
+        assert_eq!(
+            v.finish().unwrap_err().to_string(),
+            "snapshot missing hash but --skip-hash-check=false"
+        );
     }
 
     #[test]

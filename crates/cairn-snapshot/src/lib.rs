@@ -9,5 +9,5 @@ pub mod schema;
 
 pub use bbolt::{BoltReader, BoltWriter};
 pub use error::SnapshotError;
-pub use file::{split_trailer, status, verify, with_trailer, Status};
-pub use schema::{read_etcd, write_etcd, EtcdData, Member};
+pub use file::{split_trailer, status, verify, with_trailer, Status, StreamVerifier};
+pub use schema::{read_etcd, read_etcd_borrowed, write_etcd, write_etcd_owned, EtcdData, Member};

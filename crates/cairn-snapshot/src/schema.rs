@@ -13,6 +13,9 @@ use crate::error::{lossy, SnapshotError};
 /// Raw `(key, value)` pairs of one bucket.
 pub type RawEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// `(key, value)` pairs of one bucket, borrowed from the database image.
+pub type BorrowedEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 pub const BUCKET_ALARM: &[u8] = b"alarm";
 pub const BUCKET_AUTH: &[u8] = b"auth";
 pub const BUCKET_AUTH_ROLES: &[u8] = b"authRoles";
@@ -299,14 +302,14 @@ fn compact_rev(key: &[u8], v: &[u8]) -> Result<i64, SnapshotError> {
     Ok(i64::from_be_bytes(main.try_into().unwrap_or([0; 8])))
 }
 
-/// Copies bucket `bucket`; `budget` is how many key/value bytes may still be copied
-/// (the file's size: a sound file never holds more, a hostile one could by making
-/// buckets share pages).
-fn collect(
-    reader: &BoltReader<'_>,
+/// The entries of bucket `bucket`, borrowed from the image; `budget` is how many
+/// key/value bytes may still be taken (the file's size: a sound file never holds
+/// more, a hostile one could by making buckets share pages).
+fn collect<'a>(
+    reader: &BoltReader<'a>,
     bucket: &[u8],
     budget: &mut usize,
-) -> Result<RawEntries, SnapshotError> {
+) -> Result<BorrowedEntries<'a>, SnapshotError> {
     let mut out = Vec::new();
     reader.for_each(bucket, |k, v| {
         let n = k.len() + v.len();
@@ -318,22 +321,44 @@ fn collect(
             ));
         }
         *budget -= n;
-        out.push((k.to_vec(), v.to_vec()));
+        out.push((k, v));
         Ok(())
     })?;
     Ok(out)
 }
 
+fn owned(entries: BorrowedEntries<'_>) -> RawEntries {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
+}
+
 /// Decodes etcd's schema from a bbolt image (no trailer). Missing buckets and
 /// missing 3.5-only keys are tolerated, as are empty values in the `key` bucket.
 pub fn read_etcd(db: &[u8]) -> Result<EtcdData, SnapshotError> {
+    let (mut data, kvs) = read_etcd_borrowed(db)?;
+    data.kvs = owned(kvs);
+    Ok(data)
+}
+
+/// [`read_etcd`] without copying the `key` bucket (by far the largest): its rows
+/// are returned apart, borrowed from `db`, and the returned `kvs` is empty. Every
+/// bucket is checked as [`read_etcd`] checks it.
+#[allow(clippy::type_complexity)]
+pub fn read_etcd_borrowed(db: &[u8]) -> Result<(EtcdData, Vec<(&[u8], &[u8])>), SnapshotError> {
     let reader = BoltReader::new(db)?;
     let mut data = EtcdData::default();
+    let mut kvs = Vec::new();
     let mut budget = db.len();
     for name in reader.buckets()? {
-        let entries = collect(&reader, &name, &mut budget)?;
+        let borrowed = collect(&reader, &name, &mut budget)?;
+        if name == BUCKET_KEY {
+            kvs = borrowed;
+            continue;
+        }
+        let entries = owned(borrowed);
         match name.as_slice() {
-            BUCKET_KEY => data.kvs = entries,
             BUCKET_ALARM => data.alarms = entries,
             BUCKET_AUTH_USERS => data.auth_users = entries,
             BUCKET_AUTH_ROLES => data.auth_roles = entries,
@@ -390,33 +415,37 @@ pub fn read_etcd(db: &[u8]) -> Result<EtcdData, SnapshotError> {
             }
         }
     }
-    Ok(data)
+    Ok((data, kvs))
 }
 
 /// Encodes `data` as a bbolt image (no trailer) with all ten etcd buckets and no
 /// `storageVersion`.
 pub fn write_etcd(data: &EtcdData) -> Result<Vec<u8>, SnapshotError> {
+    write_etcd_owned(data.clone())
+}
+
+/// [`write_etcd`], moving the rows into the image instead of copying them.
+pub fn write_etcd_owned(data: EtcdData) -> Result<Vec<u8>, SnapshotError> {
     let mut buckets: std::collections::BTreeMap<Vec<u8>, RawEntries> = ETCD_BUCKETS
         .iter()
         .map(|b| (b.to_vec(), Vec::new()))
         .collect();
+    // The `key` bucket (nearly all of the data) moves over in one piece.
+    buckets.insert(BUCKET_KEY.to_vec(), data.kvs);
     let mut put = |bucket: &[u8], k: Vec<u8>, v: Vec<u8>| {
         buckets.entry(bucket.to_vec()).or_default().push((k, v));
     };
-    for (k, v) in &data.kvs {
-        put(BUCKET_KEY, k.clone(), v.clone());
+    for (k, v) in data.alarms {
+        put(BUCKET_ALARM, k, v);
     }
-    for (k, v) in &data.alarms {
-        put(BUCKET_ALARM, k.clone(), v.clone());
+    for (k, v) in data.auth_users {
+        put(BUCKET_AUTH_USERS, k, v);
     }
-    for (k, v) in &data.auth_users {
-        put(BUCKET_AUTH_USERS, k.clone(), v.clone());
+    for (k, v) in data.auth_roles {
+        put(BUCKET_AUTH_ROLES, k, v);
     }
-    for (k, v) in &data.auth_roles {
-        put(BUCKET_AUTH_ROLES, k.clone(), v.clone());
-    }
-    for (k, v) in &data.members_removed {
-        put(BUCKET_MEMBERS_REMOVED, k.clone(), v.clone());
+    for (k, v) in data.members_removed {
+        put(BUCKET_MEMBERS_REMOVED, k, v);
     }
     for (id, ttl) in &data.leases {
         put(
@@ -472,11 +501,11 @@ pub fn write_etcd(data: &EtcdData) -> Result<Vec<u8>, SnapshotError> {
             v.as_bytes().to_vec(),
         );
     }
-    for (b, k, v) in &data.extra {
+    for (b, k, v) in data.extra {
         if b == BUCKET_META && k == META_STORAGE_VERSION {
             continue;
         }
-        put(b, k.clone(), v.clone());
+        put(&b, k, v);
     }
     let mut w = BoltWriter::new();
     for (name, entries) in buckets {

@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cairn_mvcc::SnapshotBuilder;
 use cairn_raft::bootstrap::{self, RestoreTarget, RestoredState};
 
 use crate::cli::SnapshotRestoreArgs;
@@ -18,19 +17,15 @@ use crate::golang::humanize_bytes;
 use crate::printer::Format;
 use crate::zaplog::{self, Field, LogStyle};
 
-/// A progress bar on stderr, only when stderr is a terminal.
-fn progress(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
+/// A spinner on stderr while a long step runs, only when stderr is a terminal.
+fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = indicatif::ProgressBar::new_spinner();
     bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
     Some(bar)
 }
 
@@ -79,16 +74,23 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
     );
     let started = Instant::now();
     let mut client = crate::client::Client::new(settings);
-    let bytes = ctx.block_on(async {
+    // Written and hashed as it arrives; renamed into place once checked.
+    let mut out = PartialFile::create(&partial)?;
+    let received = ctx.block_on(async {
         let mut stream = client
             .snapshot()
             .await
             .map_err(|e| CtlError::error(e.message))?;
-        let mut bytes = Vec::new();
+        let mut check = cairn_snapshot::StreamVerifier::new();
+        let mut received = 0u64;
         loop {
             match stream.message().await {
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk.blob),
-                Ok(None) => return Ok(bytes),
+                Ok(Some(chunk)) => {
+                    check.update(&chunk.blob);
+                    out.write(&chunk.blob)?;
+                    received += chunk.blob.len() as u64;
+                }
+                Ok(None) => return Ok((received, check)),
                 Err(status) => {
                     return Err(CtlError::error(crate::error::client_error_message(
                         status.code(),
@@ -97,7 +99,8 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
                 }
             }
         }
-    })??;
+    })?;
+    let (received, check) = received?;
     log(
         ctx,
         None,
@@ -106,10 +109,11 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
         &[("endpoint", Field::Str(&endpoint))],
     );
     // A snapshot stream always ends with the SHA-256 of what came before.
-    cairn_snapshot::file::verify(&bytes, false)
+    check
+        .finish()
         .map_err(|e| CtlError::error(format!("snapshot from {endpoint} is damaged: {e}")))?;
-    write_durably(&partial, &bytes)?;
-    let size = humanize_bytes(bytes.len() as u64);
+    out.sync()?;
+    let size = humanize_bytes(received);
     let took = format!("{:?}", started.elapsed());
     log(
         ctx,
@@ -141,12 +145,51 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
     Ok(())
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), CtlError> {
-    let fail =
-        |e: std::io::Error| CtlError::error(format!("could not write {}: {e}", path.display()));
-    let mut f = std::fs::File::create(path).map_err(fail)?;
-    f.write_all(bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)
+/// A file being received, removed unless it is completely written and synced.
+struct PartialFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PartialFile {
+    fn create(path: &Path) -> Result<PartialFile, CtlError> {
+        let file = std::fs::File::create(path).map_err(|e| Self::fail(path, e))?;
+        Ok(PartialFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    fn fail(path: &Path, e: std::io::Error) -> CtlError {
+        CtlError::error(format!("could not write {}: {e}", path.display()))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), CtlError> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).map_err(|e| Self::fail(&self.path, e)),
+            None => Err(CtlError::error(format!(
+                "{} is closed",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Makes the file durable and keeps it (removes it if that fails).
+    fn sync(mut self) -> Result<(), CtlError> {
+        if let Some(f) = &self.file {
+            f.sync_all().map_err(|e| Self::fail(&self.path, e))?;
+        }
+        self.file = None;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CtlError> {
@@ -259,7 +302,9 @@ pub(crate) fn restore_into(
     let data_dir = target.data_dir.clone();
     let db = cairn_snapshot::file::verify(bytes, skip_hash_check)
         .map_err(|e| CtlError::error(e.to_string()))?;
-    let data = cairn_snapshot::read_etcd(db).map_err(|e| CtlError::error(e.to_string()))?;
+    // The `key` bucket's rows stay in `bytes`: they are written from there.
+    let (data, kvs) =
+        cairn_snapshot::read_etcd_borrowed(db).map_err(|e| CtlError::error(e.to_string()))?;
     let shown = path.display().to_string();
     let shown_dir = data_dir.display().to_string();
     log(
@@ -273,29 +318,20 @@ pub(crate) fn restore_into(
         ],
     );
 
-    let mut rows = SnapshotBuilder::new();
+    let bar = spinner("restoring snapshot");
     let mut newest = 1i64;
-    let bar = progress(db.len() as u64, "restoring snapshot");
-    for (key, value) in &data.kvs {
-        if let Some(bar) = &bar {
-            bar.inc((key.len() + value.len()) as u64);
-        }
+    for (key, _) in &kvs {
         if let Some((main, _, _)) = cairn_snapshot::schema::parse_revision_key(key) {
             newest = newest.max(main);
         }
-        rows.key_bucket_row(key, value)
-            .map_err(|e| CtlError::error(e.to_string()))?;
-    }
-    for (id, ttl) in &data.leases {
-        rows.lease(*id, *ttl)
-            .map_err(|e| CtlError::error(e.to_string()))?;
     }
     let compacted = data.compact_revision.unwrap_or(-1);
     let current = newest.max(compacted);
     let bumped = current.saturating_add(bump);
     let state = RestoredState {
-        rows,
-        current_revision: (bump > 0).then_some(bumped),
+        kvs,
+        leases: data.leases,
+        current_revision: if bump > 0 { bumped } else { current },
         compact_revision: if mark { bumped } else { compacted },
     };
     let identity = bootstrap::restore(target, state).map_err(|e| CtlError::error(e.to_string()))?;

@@ -176,24 +176,53 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("etcdserver: snapshot: {e:#}")))?;
-        let digest = Sha256::digest(&db).to_vec();
-        let total = db.len();
-        let mut messages: Vec<Result<SnapshotResponse, Status>> =
-            Vec::with_capacity(total / SNAPSHOT_CHUNK + 2);
-        let mut sent = 0;
-        for chunk in db.chunks(SNAPSHOT_CHUNK) {
-            sent += chunk.len();
-            messages.push(Ok(SnapshotResponse {
-                remaining_bytes: (total - sent) as u64,
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            SnapshotChunks::new(db),
+        ))))
+    }
+}
+
+/// The messages of a snapshot stream, made as they are sent: the database in
+/// [`SNAPSHOT_CHUNK`] pieces, hashed as they go, then its SHA-256.
+struct SnapshotChunks {
+    db: Vec<u8>,
+    sent: usize,
+    /// `None` once the digest is sent.
+    hasher: Option<Sha256>,
+}
+
+impl SnapshotChunks {
+    fn new(db: Vec<u8>) -> SnapshotChunks {
+        SnapshotChunks {
+            db,
+            sent: 0,
+            hasher: Some(Sha256::new()),
+        }
+    }
+}
+
+impl Iterator for SnapshotChunks {
+    type Item = Result<SnapshotResponse, Status>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let hasher = self.hasher.as_mut()?;
+        let total = self.db.len();
+        if self.sent < total {
+            let end = total.min(self.sent + SNAPSHOT_CHUNK);
+            let chunk = &self.db[self.sent..end];
+            hasher.update(chunk);
+            self.sent = end;
+            return Some(Ok(SnapshotResponse {
+                remaining_bytes: (total - end) as u64,
                 blob: chunk.to_vec(),
                 ..Default::default()
             }));
         }
-        messages.push(Ok(SnapshotResponse {
+        let digest = self.hasher.take()?.finalize().to_vec();
+        Some(Ok(SnapshotResponse {
             remaining_bytes: 0,
             blob: digest,
             ..Default::default()
-        }));
-        Ok(Response::new(Box::pin(tokio_stream::iter(messages))))
+        }))
     }
 }

@@ -270,10 +270,11 @@ impl<'a> BoltReader<'a> {
     /// Calls `f(key, value)` for every entry of top-level bucket `bucket`, in key order.
     /// Nested buckets (which etcd never creates) are reported with an empty value, as
     /// bbolt's `ForEach` does.
+    /// The slices borrow the image, so they may outlive the reader.
     pub fn for_each(
         &self,
         bucket: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), SnapshotError>,
+        mut f: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), SnapshotError>,
     ) -> Result<(), SnapshotError> {
         let value = self.bucket_value(bucket)?;
         if value.len() < BUCKET_HEADER_SIZE {
