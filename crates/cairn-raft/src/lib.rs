@@ -17,7 +17,7 @@ pub mod network;
 pub mod node;
 pub mod peer_service;
 mod read_index;
-pub mod snapshot_transfer;
+mod snapshot_transfer;
 pub mod state_machine;
 pub mod stop;
 pub mod types;

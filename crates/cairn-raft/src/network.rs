@@ -23,7 +23,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use crate::node::MEMBER_REMOVED;
 use crate::snapshot_transfer::{SnapshotChunkRef, CHUNK_BYTES};
 use crate::stop::StopSignal;
-use crate::types::{MemberId, PeerNode, TypeConfig, Vote};
+use crate::types::{MemberId, PeerNode, RawBytes, TypeConfig, Vote};
 
 /// Largest peer message accepted (an append of many large entries; snapshots
 /// travel in chunks of [`CHUNK_BYTES`]).
@@ -214,7 +214,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 meta: &snapshot.meta,
                 total_len,
                 offset: offset as u64,
-                data: &data[offset..end],
+                data: RawBytes(&data[offset..end]),
             };
             // The last chunk also installs the snapshot, which takes longer.
             let timeout = if end == data.len() {

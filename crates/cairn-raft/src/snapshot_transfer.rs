@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{MemberId, SnapshotMeta, Vote};
+use crate::types::{MemberId, RawBytes, SnapshotMeta, Vote};
 
 /// Largest piece of snapshot data in one peer message.
 pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -42,7 +42,7 @@ pub struct SnapshotChunkRef<'a> {
     pub meta: &'a SnapshotMeta,
     pub total_len: u64,
     pub offset: u64,
-    pub data: &'a [u8],
+    pub data: RawBytes<'a>,
 }
 
 /// Why a chunk was refused.
@@ -279,7 +279,7 @@ mod tests {
             meta: &meta,
             total_len: 10,
             offset: 4,
-            data: b"wxyz",
+            data: RawBytes(b"wxyz"),
         })
         .expect("encode");
         let back: SnapshotChunk = bincode::deserialize(&bytes).expect("decode");

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::errors::kv_error_status;
-use crate::types::{LogId, MemberId, Membership, Response, SnapshotMeta, TypeConfig};
+use crate::types::{LogId, MemberId, Membership, RawBytes, Response, SnapshotMeta, TypeConfig};
 
 type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
 
@@ -50,17 +50,6 @@ struct StoredSnapshot {
 struct StoredSnapshotRef<'a> {
     meta: &'a SnapshotMeta,
     data: RawBytes<'a>,
-}
-
-/// Bytes serialised in one piece. serde serialises a plain `&[u8]` as a
-/// sequence, one `u8` call per byte; bincode encodes both as a `u64` length
-/// and the bytes, so the file is the same, written ~10x faster.
-struct RawBytes<'a>(&'a [u8]);
-
-impl Serialize for RawBytes<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self.0)
-    }
 }
 
 /// Where the Raft snapshot of a member whose snapshot directory is `snap_dir` is kept.
