@@ -26,7 +26,7 @@ use cairn_proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRe
 use openraft::async_runtime::WatchReceiver;
 
 use crate::errors::ProposeError;
-use crate::node::{classify_forward_error, time_left, RaftNode, Retry};
+use crate::node::{classify_forward_error, retry_until, time_left, Attempt, RaftNode, Retry};
 
 /// How often the leader looks for expired leases (etcd: every 500 ms).
 const EXPIRY_CHECK: Duration = Duration::from_millis(100);
@@ -359,9 +359,9 @@ impl RaftNode {
     /// `remaining` is -1 for a lease that does not exist (or just expired).
     pub async fn lease_clock(&self, id: i64, renew: bool) -> Result<LeaseClock, ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
-        loop {
+        retry_until(deadline, || async move {
             if let Some(clock) = self.leader_lease_clock(id, renew) {
-                return Ok(clock);
+                return Attempt::Done(Ok(clock));
             }
             let leader = {
                 let metrics = self.raft().metrics();
@@ -369,23 +369,18 @@ impl RaftNode {
                 m.current_leader
                     .and_then(|l| m.membership_config.membership().get_node(&l).cloned())
             };
-            let leader_known = leader.is_some();
-            if let Some(node) = leader {
-                match self.remote_lease_clock(&node, id, renew, deadline).await {
-                    Ok(clock) => return Ok(clock),
-                    Err(Retry::Again) => {}
-                    Err(Retry::Fail(e)) => return Err(e),
-                }
+            let Some(node) = leader else {
+                return Attempt::Again {
+                    leader_known: false,
+                };
+            };
+            match self.remote_lease_clock(&node, id, renew, deadline).await {
+                Ok(clock) => Attempt::Done(Ok(clock)),
+                Err(Retry::Again) => Attempt::Again { leader_known: true },
+                Err(Retry::Fail(e)) => Attempt::Done(Err(e)),
             }
-            if Instant::now() >= deadline {
-                return Err(if leader_known {
-                    ProposeError::Timeout
-                } else {
-                    ProposeError::NoLeader
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     async fn remote_lease_clock(

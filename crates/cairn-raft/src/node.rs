@@ -434,9 +434,10 @@ impl RaftNode {
     /// leader when this member is a follower.
     pub async fn propose(&self, req: InternalRequest) -> Result<InternalResponse, ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
-        loop {
-            let leader_known = match self.inner.raft.client_write(Request(req.clone())).await {
-                Ok(r) => return Ok(r.data.0),
+        let req = &req;
+        retry_until(deadline, || async move {
+            match self.inner.raft.client_write(Request(req.clone())).await {
+                Ok(r) => Attempt::Done(Ok(r.data.0)),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     match f.leader_node {
                         Some(node) if f.leader_id != Some(self.member_id()) => {
@@ -446,43 +447,38 @@ impl RaftNode {
                             forwarded.proposal_id = rand::random::<u64>().max(1);
                             let waiting = self.inner.waiters.register(forwarded.proposal_id);
                             match self.forward(&node, forwarded, deadline).await {
-                                Ok(resp) => return Ok(resp),
-                                Err(Retry::Again) => true,
+                                Ok(resp) => Attempt::Done(Ok(resp)),
+                                Err(Retry::Again) => Attempt::Again { leader_known: true },
                                 Err(Retry::Fail(ProposeError::Timeout)) => {
                                     // The outcome is unknown: as etcd does, wait
                                     // for the entry to be applied here (a new
                                     // leader commits it if it was replicated).
-                                    return waiting
-                                        .result(time_left(deadline))
-                                        .await
-                                        .ok_or(ProposeError::Timeout);
+                                    Attempt::Done(
+                                        waiting
+                                            .result(time_left(deadline))
+                                            .await
+                                            .ok_or(ProposeError::Timeout),
+                                    )
                                 }
-                                Err(Retry::Fail(e)) => return Err(e),
+                                Err(Retry::Fail(e)) => Attempt::Done(Err(e)),
                             }
                         }
-                        _ => false,
+                        _ => Attempt::Again {
+                            leader_known: false,
+                        },
                     }
                 }
                 Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
-                    return Err(ProposeError::LeaderChanged)
+                    Attempt::Done(Err(ProposeError::LeaderChanged))
                 }
-                Err(RaftError::APIError(e)) => {
-                    return Err(ProposeError::Remote(
-                        tonic::Code::Unavailable,
-                        format!("etcdserver: {e}"),
-                    ))
-                }
-                Err(RaftError::Fatal(_)) => return Err(ProposeError::Stopped),
-            };
-            if Instant::now() >= deadline {
-                return Err(if leader_known {
-                    ProposeError::Timeout
-                } else {
-                    ProposeError::NoLeader
-                });
+                Err(RaftError::APIError(e)) => Attempt::Done(Err(ProposeError::Remote(
+                    tonic::Code::Unavailable,
+                    format!("etcdserver: {e}"),
+                ))),
+                Err(RaftError::Fatal(_)) => Attempt::Done(Err(ProposeError::Stopped)),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// Leader side of a forwarded proposal: propose here or say we are not the leader.
@@ -568,7 +564,7 @@ impl RaftNode {
     /// apply up to the round's index.
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let deadline = Instant::now() + self.inner.request_timeout;
-        loop {
+        retry_until(deadline, || async move {
             let node = self.clone();
             let round = move || {
                 let node = node.clone();
@@ -576,22 +572,17 @@ impl RaftNode {
             };
             let outcome =
                 tokio::time::timeout(time_left(deadline), self.inner.read_index.read_index(round))
-                    .await
-                    .map_err(|_| ProposeError::Timeout)?;
-            let leader_known = match outcome {
-                RoundOutcome::Index(index) => return self.wait_applied(index, deadline).await,
-                RoundOutcome::Again { leader_known } => leader_known,
-                RoundOutcome::Fail(e) => return Err(e),
-            };
-            if Instant::now() >= deadline {
-                return Err(if leader_known {
-                    ProposeError::Timeout
-                } else {
-                    ProposeError::NoLeader
-                });
+                    .await;
+            match outcome {
+                Err(_elapsed) => Attempt::Done(Err(ProposeError::Timeout)),
+                Ok(RoundOutcome::Index(index)) => {
+                    Attempt::Done(self.wait_applied(index, deadline).await)
+                }
+                Ok(RoundOutcome::Again { leader_known }) => Attempt::Again { leader_known },
+                Ok(RoundOutcome::Fail(e)) => Attempt::Done(Err(e)),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// One ReadIndex round: on the leader, confirm leadership with a quorum (and
@@ -708,6 +699,42 @@ pub(crate) fn time_left(deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1))
+}
+
+/// What one try of a request that goes through the leader gave.
+pub(crate) enum Attempt<T> {
+    /// The answer, or a failure not worth trying again.
+    Done(Result<T, ProposeError>),
+    /// Nothing happened; try again. Whether a leader was known decides the
+    /// error if time runs out.
+    Again { leader_known: bool },
+}
+
+/// Runs `attempt` every 20 ms until it is done or `deadline` has passed; then
+/// fails with `Timeout` if the last try knew a leader, else with `NoLeader`
+/// (etcd's "request timed out" and "no leader").
+pub(crate) async fn retry_until<T, F, Fut>(
+    deadline: Instant,
+    mut attempt: F,
+) -> Result<T, ProposeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt<T>>,
+{
+    loop {
+        let leader_known = match attempt().await {
+            Attempt::Done(result) => return result,
+            Attempt::Again { leader_known } => leader_known,
+        };
+        if Instant::now() >= deadline {
+            return Err(if leader_known {
+                ProposeError::Timeout
+            } else {
+                ProposeError::NoLeader
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub(crate) enum Retry {
