@@ -32,6 +32,7 @@ pub mod files;
 pub mod health;
 pub mod netns;
 pub mod ports;
+pub mod run;
 pub mod tls;
 
 pub use binaries::{
@@ -41,4 +42,5 @@ pub use binaries::{
 pub use client::Client;
 pub use cluster::{Cluster, ClusterIdentity, ClusterSpec};
 pub use error::{HarnessError, Result};
+pub use run::run_ok;
 pub use tls::TlsFiles;

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::process::Command;
 
-use cairn_harness::{cairn_bin, cairnctl_bin, etcdctl_bin, Cluster, ClusterSpec};
-use cairn_proto::etcdserverpb::MemberListRequest;
+use cairn_harness::{cairn_bin, cairnctl_bin, etcdctl_bin, run_ok, Cluster, ClusterSpec};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -46,13 +45,7 @@ async fn new_members_join_through_a_client_url_and_become_voters() {
     }
     let start = Instant::now();
     loop {
-        let members = c0
-            .cluster
-            .member_list(MemberListRequest { linearizable: true })
-            .await
-            .expect("member list")
-            .into_inner()
-            .members;
+        let members = c0.member_list().await.expect("member list").members;
         let status: Vec<bool> = futures_status(&cluster).await;
         if members.len() == 3
             && members.iter().all(|m| !m.name.is_empty() && !m.is_learner)
@@ -88,17 +81,11 @@ async fn futures_status(cluster: &Cluster) -> Vec<bool> {
 
 /// `cairnctl --endpoints <endpoint> settings <args>`; its stdout.
 fn settings(endpoint: &str, args: &[&str]) -> String {
-    let out = Command::new(cairnctl_bin())
-        .args(["--endpoints", endpoint, "settings"])
-        .args(args)
-        .output()
-        .expect("run cairnctl settings");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(
+        Command::new(cairnctl_bin())
+            .args(["--endpoints", endpoint, "settings"])
+            .args(args),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,13 +112,7 @@ async fn manual_learner_promotion_is_a_cluster_setting() {
     cluster.start_member(j1).expect("start");
     let start = Instant::now();
     let (j1_id, leader_applied) = loop {
-        let members = c0
-            .cluster
-            .member_list(MemberListRequest { linearizable: true })
-            .await
-            .expect("member list")
-            .into_inner()
-            .members;
+        let members = c0.member_list().await.expect("member list").members;
         let leader_applied = c0.status().await.expect("status").raft_applied_index;
         let joined = members.iter().find(|m| m.name == "j1").cloned();
         let caught_up = match cluster.client(j1).await {

@@ -18,7 +18,7 @@ mod recovery_support;
 use std::path::Path;
 use std::process::Command;
 
-use cairn_harness::{cairnctl_bin, etcdctl_bin};
+use cairn_harness::{cairnctl_bin, etcdctl_bin, run_ok};
 use recovery_support::{
     assert_fenced, assert_old_watch_compacted, cairnctl, join_two_and_check, put_keys,
     recover_online, Security, TestCluster, DEADLINE,
@@ -26,18 +26,12 @@ use recovery_support::{
 
 /// `cairnctl recover --data-dir <dir> <extra>`, which must succeed; its stdout.
 fn recover(dir: &Path, extra: &[&str]) -> String {
-    let out = Command::new(cairnctl_bin())
-        .args(["recover", "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .output()
-        .expect("run cairnctl recover");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(
+        Command::new(cairnctl_bin())
+            .args(["recover", "--data-dir"])
+            .arg(dir)
+            .args(extra),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

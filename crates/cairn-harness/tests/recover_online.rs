@@ -13,7 +13,6 @@
 
 mod recovery_support;
 
-use cairn_proto::etcdserverpb::MemberListRequest;
 use recovery_support::{
     assert_fenced, assert_old_watch_compacted, join_two_and_check, put_keys, recover_online, text,
     Security, TestCluster, DEADLINE,
@@ -106,13 +105,7 @@ async fn freshest_survivor_scenario(security: Security) {
 
     // Two voters, every write, the revision moved forward.
     let mut cf = cluster.client(full).await.expect("client");
-    let members = cf
-        .cluster
-        .member_list(MemberListRequest { linearizable: true })
-        .await
-        .expect("member list")
-        .into_inner()
-        .members;
+    let members = cf.member_list().await.expect("member list").members;
     assert_eq!(members.len(), 2, "{members:?}");
     for i in [full, behind] {
         let mut ci = cluster.client(i).await.expect("client");
