@@ -2,7 +2,8 @@
 //! while 1000 keys of 10 KB were written comes back and converges to identical
 //! contents. For cairn, its log must show that it received the Raft snapshot
 //! in several chunks (the snapshot, ~10 MB, is larger than one chunk) and
-//! installed it; etcd keeps 5000 entries for slow followers, so it may catch
+//! installed it, that the received file became its snapshot (nothing left of
+//! the transfer), and that it restarts from it; etcd keeps 5000 entries for slow followers, so it may catch
 //! up from the log and nothing is asserted there.
 //!
 //! Server: `cairn`, or real etcd with `CAIRN_TEST_SERVER=etcd`.
@@ -17,10 +18,7 @@ const KEYS: usize = 1000;
 const VALUE_BYTES: usize = 10 * 1024;
 const LAGGARD: usize = 2;
 
-async fn contents(
-    cluster: &Cluster,
-    i: usize,
-) -> Option<(i64, BTreeMap<Vec<u8>, (i64, i64, Vec<u8>)>)> {
+async fn contents(cluster: &Cluster, i: usize) -> Option<Contents> {
     let mut client = cluster.client(i).await.ok()?;
     let all = client.get_all(true).await.ok()?;
     let revision = all.header.map(|h| h.revision).unwrap_or(-1);
@@ -30,6 +28,28 @@ async fn contents(
         .map(|kv| (kv.key, (kv.create_revision, kv.mod_revision, kv.value)))
         .collect();
     Some((revision, kvs))
+}
+
+type Contents = (i64, BTreeMap<Vec<u8>, (i64, i64, Vec<u8>)>);
+
+/// Waits (up to a minute) until member `i` serves exactly `reference`.
+async fn wait_until_converged(cluster: &Cluster, i: usize, reference: &Contents) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let member = contents(cluster, i).await;
+        if member.as_ref() == Some(reference) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {i} did not converge: at revision {:?} with {:?} keys (reference: revision {}, {} keys)",
+            member.as_ref().map(|l| l.0),
+            member.as_ref().map(|l| l.1.len()),
+            reference.0,
+            reference.1.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Value `n`: its number, padded to [`VALUE_BYTES`].
@@ -71,24 +91,9 @@ async fn restarted_member_catches_up_by_snapshot() {
         .restart(LAGGARD)
         .await
         .expect("laggard restarts and becomes healthy");
-    let deadline = Instant::now() + Duration::from_secs(60);
     let reference = contents(&cluster, 0).await.expect("m0 contents");
     assert_eq!(reference.1.len(), KEYS);
-    loop {
-        let laggard = contents(&cluster, LAGGARD).await;
-        if laggard.as_ref() == Some(&reference) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "laggard did not converge: at revision {:?} with {:?} keys (reference: revision {}, {} keys)",
-            laggard.as_ref().map(|l| l.0),
-            laggard.as_ref().map(|l| l.1.len()),
-            reference.0,
-            reference.1.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_converged(&cluster, LAGGARD, &reference).await;
     let m1 = contents(&cluster, 1).await.expect("m1 contents");
     assert_eq!(m1, reference, "m1 differs from m0");
 
@@ -107,6 +112,21 @@ async fn restarted_member_catches_up_by_snapshot() {
                  log since restart:\n{}",
                 cairn_harness::cluster::tail(&log, 60)
             );
+            // The received snapshot became the member's own (its file renamed
+            // into place, nothing left of the transfer), and it starts from it.
+            let snap_dir = cluster.data_dir(LAGGARD).join("member").join("snap");
+            let mut files: Vec<String> = std::fs::read_dir(&snap_dir)
+                .expect("list the laggard's snapshot directory")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("raft.snap"))
+                .collect();
+            files.sort();
+            assert_eq!(files, ["raft.snap"], "in {}", snap_dir.display());
+            cluster
+                .restart(LAGGARD)
+                .await
+                .expect("laggard restarts from the installed snapshot");
+            wait_until_converged(&cluster, LAGGARD, &reference).await;
         }
         ServerKind::Etcd => eprintln!("server is etcd: not asserting on snapshot installation"),
     }

@@ -118,6 +118,9 @@ pub enum StoreError {
     /// A snapshot blob handed to `install_snapshot` is not valid.
     #[error("invalid state snapshot: {0}")]
     Snapshot(String),
+    /// A snapshot could not be read from or written to its stream.
+    #[error("state snapshot: {0}")]
+    SnapshotIo(#[source] std::io::Error),
 }
 
 impl StoreError {

@@ -5,6 +5,8 @@
 //! saved as a restored member's Raft snapshot next to a store created from the
 //! same rows (`create_store`).
 
+use std::io::Write;
+
 use cairn_proto::cairnpb::MemberAttributes;
 use prost::Message;
 
@@ -14,9 +16,10 @@ use crate::lease;
 use crate::revision;
 use crate::snapshot::{TableId, Writer};
 
-/// Collects rows and writes them in the snapshot format.
-pub struct SnapshotBuilder {
-    writer: Writer,
+/// Collects rows and writes them in the snapshot format, to memory
+/// ([`SnapshotBuilder::new`]) or to any stream ([`SnapshotBuilder::to_stream`]).
+pub struct SnapshotBuilder<W: Write = Vec<u8>> {
+    writer: Writer<W>,
     max_rev: i64,
 }
 
@@ -26,7 +29,7 @@ impl Default for SnapshotBuilder {
     }
 }
 
-impl SnapshotBuilder {
+impl SnapshotBuilder<Vec<u8>> {
     pub fn new() -> SnapshotBuilder {
         SnapshotBuilder {
             writer: Writer::new(),
@@ -41,6 +44,16 @@ impl SnapshotBuilder {
             writer: Writer::with_capacity(bytes),
             max_rev: 1,
         }
+    }
+}
+
+impl<W: Write> SnapshotBuilder<W> {
+    /// A builder that writes the snapshot to `out` as rows are added.
+    pub fn to_stream(out: W) -> Result<SnapshotBuilder<W>, StoreError> {
+        Ok(SnapshotBuilder {
+            writer: Writer::to_stream(out)?,
+            max_rev: 1,
+        })
     }
 
     /// Adds one row of etcd's `key` bucket (17/18-byte revision key, protobuf
@@ -74,14 +87,15 @@ impl SnapshotBuilder {
     /// Finishes the blob. The current revision is `current_revision` if given,
     /// else the newest row's (at least the compact revision, at least 1), as
     /// etcd computes it when it opens a database. `compact_revision` is -1 if
-    /// the source was never compacted.
+    /// the source was never compacted. Returns the stream and the number of
+    /// bytes written to it.
     pub fn finish(
         mut self,
         current_revision: Option<i64>,
         compact_revision: i64,
         applied_index: u64,
         raft_state: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<(W, u64), StoreError> {
         let current_rev =
             current_revision.unwrap_or_else(|| self.max_rev.max(compact_revision).max(1));
         let meta = Meta {
@@ -94,6 +108,6 @@ impl SnapshotBuilder {
         for (key, value) in backend::meta_rows(&meta) {
             self.writer.record(TableId::Meta, key.as_bytes(), &value)?;
         }
-        Ok(self.writer.finish())
+        self.writer.finish()
     }
 }

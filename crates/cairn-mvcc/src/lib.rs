@@ -44,5 +44,6 @@ pub use import::SnapshotBuilder;
 pub use lease::{LeaseInfo, MAX_LEASE_TTL};
 pub use snapshot::record_size;
 pub use store::{HashKv, Store};
+pub use transfer::StoreSnapshot;
 pub use txn::is_read_only as is_txn_read_only;
 pub use watch_feed::{History, RevisionEvents};

@@ -27,9 +27,8 @@ use crate::error::{Error, KvError, StoreError};
 use crate::hash;
 use crate::lease::LeaseInfo;
 use crate::range;
-use crate::snapshot;
 use crate::state::{self, State};
-use crate::transfer;
+use crate::transfer::{self, StoreSnapshot};
 use crate::txn::{self, ReadOnly};
 use crate::view::{self, View};
 use crate::watch_feed::{self, History, RecentEvents, RevisionEvents};
@@ -538,13 +537,33 @@ impl Store {
     pub fn export_snapshot_with_raft_state(
         &self,
     ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-        transfer::export(&self.db())
+        let txn = self
+            .db()
+            .begin_read()
+            .map_err(StoreError::db("read for export"))?;
+        let exported = transfer::export(&txn, Vec::new())?;
+        Ok((exported.out, exported.raft_state))
+    }
+
+    /// A consistent view of the complete state as committed so far (applied,
+    /// not necessarily durable: call [`Store::sync`] first for that), to be
+    /// written out in the format of [`Store::export_snapshot`] with
+    /// [`StoreSnapshot::write_to`], without holding it in memory, while the
+    /// store goes on applying.
+    pub fn snapshot_view(&self) -> Result<StoreSnapshot, StoreError> {
+        StoreSnapshot::take(&self.db())
     }
 
     /// Replaces the whole state with a blob from [`Store::export_snapshot`],
     /// atomically and durably. An invalid blob changes nothing.
     pub fn install_snapshot(&self, data: &[u8]) -> Result<(), StoreError> {
-        let records = snapshot::parse(data)?;
+        self.install_snapshot_from(data)
+    }
+
+    /// Like [`Store::install_snapshot`], reading the snapshot from a stream
+    /// one record at a time. Its checksum is checked before anything is
+    /// committed: a damaged or cut-off stream changes nothing.
+    pub fn install_snapshot_from(&self, input: impl std::io::Read) -> Result<(), StoreError> {
         let mut state = self.write_state();
         let mut txn = self
             .db()
@@ -552,7 +571,7 @@ impl Store {
             .map_err(StoreError::db("begin install"))?;
         txn.set_durability(Durability::Immediate)
             .map_err(StoreError::db("begin install"))?;
-        let fresh = transfer::install(&txn, records)?;
+        let fresh = transfer::install(&txn, input)?;
         self.record_size(&txn);
         txn.commit().map_err(StoreError::db("commit install"))?;
         self.note_file_size();

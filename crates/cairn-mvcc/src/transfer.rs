@@ -1,23 +1,56 @@
-//! Moving the whole state in and out of the database as a snapshot blob: export
-//! reads every table from one redb snapshot; install replaces every table inside
-//! one write transaction and rebuilds (and so checks) the state from the result
-//! before the caller commits.
+//! Moving the whole state in and out of the database as a snapshot stream:
+//! export reads every table from one redb read transaction (a
+//! [`StoreSnapshot`], so writes go on meanwhile); install replaces every
+//! table inside one write transaction and rebuilds (and so checks) the state
+//! from the result before the caller commits.
 
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use std::io::{Read, Write};
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::backend::{self, Tables};
 use crate::error::StoreError;
-use crate::snapshot::{Record, TableId, Writer};
+use crate::snapshot::{Reader, TableId, Writer};
 use crate::state::{self, State};
 
-/// Serialises every table; also returns the `raft_state` the blob contains.
-pub(crate) fn export(db: &Database) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-    let txn = db.begin_read().map_err(read_err)?;
+/// What [`export`] wrote.
+pub(crate) struct Exported<W> {
+    pub out: W,
+    /// Bytes written to `out`.
+    pub len: u64,
+    /// The `raft_state` the snapshot contains.
+    pub raft_state: Option<Vec<u8>>,
+}
+
+/// A consistent view of the whole state, taken at one instant, that can be
+/// written out as a snapshot later while the store goes on changing.
+pub struct StoreSnapshot {
+    txn: ReadTransaction,
+}
+
+impl StoreSnapshot {
+    /// Everything committed to `db` so far.
+    pub(crate) fn take(db: &Database) -> Result<StoreSnapshot, StoreError> {
+        Ok(StoreSnapshot {
+            txn: db.begin_read().map_err(read_err)?,
+        })
+    }
+
+    /// Writes the view to `out` in the snapshot format; returns `out` and
+    /// the number of bytes written.
+    pub fn write_to<W: Write>(&self, out: W) -> Result<(W, u64), StoreError> {
+        let exported = export(&self.txn, out)?;
+        Ok((exported.out, exported.len))
+    }
+}
+
+/// Writes every table to `out` as one snapshot.
+pub(crate) fn export<W: Write>(txn: &ReadTransaction, out: W) -> Result<Exported<W>, StoreError> {
     let kv = txn.open_table(backend::KV).map_err(read_err)?;
     let meta = txn.open_table(backend::META).map_err(read_err)?;
     let leases = txn.open_table(backend::LEASES).map_err(read_err)?;
     let members = txn.open_table(backend::MEMBERS).map_err(read_err)?;
-    let mut w = Writer::new();
+    let mut w = Writer::to_stream(out)?;
     export_table(&mut w, TableId::Kv, &kv, |k| k.to_vec())?;
     export_table(&mut w, TableId::Meta, &meta, |k| k.as_bytes().to_vec())?;
     export_table(&mut w, TableId::Leases, &leases, |k| {
@@ -29,15 +62,20 @@ pub(crate) fn export(db: &Database) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreE
     let raft_state = backend::read_meta(&meta)
         .map_err(StoreError::Inconsistent)?
         .raft_state;
-    Ok((w.finish(), raft_state))
+    let (out, len) = w.finish()?;
+    Ok(Exported {
+        out,
+        len,
+        raft_state,
+    })
 }
 
 fn read_err<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::db("read for export")(e)
 }
 
-fn export_table<K: redb::Key + 'static>(
-    w: &mut Writer,
+fn export_table<K: redb::Key + 'static, W: Write>(
+    w: &mut Writer<W>,
     id: TableId,
     table: &impl ReadableTable<K, &'static [u8]>,
     key_bytes: impl for<'a> Fn(K::SelfType<'a>) -> Vec<u8>,
@@ -49,12 +87,11 @@ fn export_table<K: redb::Key + 'static>(
     Ok(())
 }
 
-/// Replaces every table's content with `records` and returns the state they
-/// describe; an inconsistent snapshot is refused (the caller then drops `txn`).
-pub(crate) fn install(
-    txn: &WriteTransaction,
-    records: Vec<Record<'_>>,
-) -> Result<State, StoreError> {
+/// Replaces every table's content with the records of the snapshot `input`
+/// and returns the state they describe; a damaged or inconsistent snapshot is
+/// refused (the caller then drops `txn`, so nothing it wrote is kept).
+pub(crate) fn install<R: Read>(txn: &WriteTransaction, input: R) -> Result<State, StoreError> {
+    let mut records = Reader::new(input)?;
     let clear_err = StoreError::db::<redb::TableError>;
     txn.delete_table(backend::KV)
         .map_err(clear_err("clear for install"))?;
@@ -65,7 +102,7 @@ pub(crate) fn install(
     txn.delete_table(backend::MEMBERS)
         .map_err(clear_err("clear for install"))?;
     let mut t = Tables::open(txn)?;
-    for (table, key, value) in records {
+    while let Some((table, key, value)) = records.next_record()? {
         insert_record(&mut t, table, key, value)?;
     }
     state::load(&t.kv, &t.meta, &t.leases, &t.members)

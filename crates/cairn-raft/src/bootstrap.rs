@@ -22,9 +22,8 @@ use crate::errors::NodeError;
 use crate::identity;
 use crate::log_store::LogStore;
 use crate::node::NodeConfig;
-use crate::state_machine::{
-    save_snapshot_file, snapshot_file, stored_applied, AppliedState, StateMachine,
-};
+use crate::snapshot_file::SnapshotFile;
+use crate::state_machine::{snapshot_file, stored_applied, AppliedState, StateMachine};
 use crate::types::{LogId, MemberId, Membership, PeerNode, SnapshotMeta, Vote};
 
 /// Where and as whom a snapshot is restored (etcd's restore flags).
@@ -389,7 +388,7 @@ fn bump_and_mark_compacted(
     for m in &rows.members {
         builder.member(m).map_err(store_err)?;
     }
-    let blob = builder
+    let (blob, _) = builder
         .finish(
             Some(bumped),
             bumped,
@@ -408,35 +407,35 @@ fn write_restored_snapshot(
     state: &RestoredState<'_>,
     raft_state: &[u8],
 ) -> Result<(), NodeError> {
-    let size: usize = state
-        .kvs
-        .iter()
-        .map(|(k, v)| cairn_mvcc::record_size(k.len(), v.len()))
-        .sum();
-    let mut rows = SnapshotBuilder::with_capacity(size + 32 * state.leases.len() + 4096);
-    for (k, v) in &state.kvs {
-        rows.key_bucket_row(k, v).map_err(store_err)?;
-    }
-    for (id, ttl) in &state.leases {
-        rows.lease(*id, *ttl).map_err(store_err)?;
-    }
     let point = applied
         .last_applied
         .ok_or_else(|| NodeError::Store("no applied position".into()))?;
-    let blob = rows
-        .finish(
-            Some(state.current_revision),
-            state.compact_revision,
-            point.index,
-            Some(raft_state.to_vec()),
-        )
-        .map_err(store_err)?;
     let meta = SnapshotMeta {
         last_log_id: applied.last_applied,
         last_membership: applied.membership.clone(),
     };
     let path = snapshot_file(&dir.snap_dir());
-    save_snapshot_file(&path, &meta, &blob).map_err(|e| io_err(&path, e))
+    let to_io = |e: cairn_mvcc::StoreError| std::io::Error::other(e.to_string());
+    SnapshotFile::write(&path, &meta, |out| {
+        let mut rows = SnapshotBuilder::to_stream(out).map_err(to_io)?;
+        for (k, v) in &state.kvs {
+            rows.key_bucket_row(k, v).map_err(to_io)?;
+        }
+        for (id, ttl) in &state.leases {
+            rows.lease(*id, *ttl).map_err(to_io)?;
+        }
+        let (_, len) = rows
+            .finish(
+                Some(state.current_revision),
+                state.compact_revision,
+                point.index,
+                Some(raft_state.to_vec()),
+            )
+            .map_err(to_io)?;
+        Ok(len)
+    })
+    .map(drop)
+    .map_err(|e| io_err(&path, e))
 }
 
 /// `members` as one voter set.

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
+use crate::snapshot_file::SnapshotFile;
 use crate::snapshot_transfer::{SnapshotChunkRef, CHUNK_BYTES};
 use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, RawBytes, TypeConfig, Vote};
@@ -169,7 +170,7 @@ impl PeerConnection {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotFile;
 
     async fn append_entries(
         &mut self,
@@ -199,25 +200,35 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
     async fn full_snapshot(
         &mut self,
         vote: Vote,
-        snapshot: openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>,
+        snapshot: openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let data = snapshot.snapshot.as_slice();
-        let total_len = data.len() as u64;
+        let data = &snapshot.snapshot;
+        let total_len = data.len();
         let mut cancel = std::pin::pin!(cancel);
-        let mut offset = 0usize;
+        let mut buf = vec![0u8; (total_len.min(CHUNK_BYTES as u64)) as usize];
+        let mut offset = 0u64;
         loop {
-            let end = data.len().min(offset + CHUNK_BYTES);
+            let end = total_len.min(offset + CHUNK_BYTES as u64);
+            let piece = &mut buf[..(end - offset) as usize];
+            // A failed read is retried like a failed send (openraft backs off
+            // and starts the snapshot over), rather than stopping the leader.
+            tokio::task::block_in_place(|| data.read_at(offset, piece)).map_err(|e| {
+                StreamingError::Unreachable(unreachable(format!(
+                    "reading the snapshot to send to peer {:x}: {e}",
+                    self.target
+                )))
+            })?;
             let chunk = SnapshotChunkRef {
                 vote: &vote,
                 meta: &snapshot.meta,
                 total_len,
-                offset: offset as u64,
-                data: RawBytes(&data[offset..end]),
+                offset,
+                data: RawBytes(piece),
             };
             // The last chunk also installs the snapshot, which takes longer.
-            let timeout = if end == data.len() {
+            let timeout = if end == total_len {
                 SNAPSHOT_INSTALL_TIMEOUT
             } else {
                 SNAPSHOT_CHUNK_TIMEOUT
@@ -234,7 +245,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                     other => StreamingError::Unreachable(unreachable(other.to_string())),
                 })?,
             };
-            if end == data.len() {
+            if end == total_len {
                 return reply.ok_or_else(|| {
                     StreamingError::Unreachable(unreachable(format!(
                         "peer {:x} did not install the snapshot after its last chunk",

@@ -216,6 +216,8 @@ impl RaftNode {
         let waiters = sm.waiters();
         sm.check_snapshot_file()
             .map_err(|e| NodeError::Store(e.to_string()))?;
+        crate::snapshot_file::remove_stale_incoming(&snap_dir)
+            .map_err(|e| NodeError::Store(format!("{}: {e}", snap_dir.display())))?;
         if sm.is_removed(identity.member_id) {
             return Err(NodeError::Removed(identity.member_id));
         }

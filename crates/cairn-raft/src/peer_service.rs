@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status};
 
 use crate::network::MAX_PEER_MESSAGE;
 use crate::node::{RaftNode, MEMBER_REMOVED};
+use crate::snapshot_file::SnapshotFile;
 use crate::snapshot_transfer::{Assembled, SnapshotAssembler, SnapshotChunk};
-use crate::types::{SnapshotMeta, TypeConfig, Vote};
+use crate::types::{MemberId, SnapshotMeta, TypeConfig, Vote};
 
 type SnapshotResponse = openraft::raft::SnapshotResponse<TypeConfig>;
 
@@ -28,12 +29,49 @@ pub struct PeerService {
 
 impl PeerService {
     pub fn server(node: RaftNode) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService {
-            node,
-            snapshots: SnapshotAssembler::default(),
-        })
-        .max_decoding_message_size(MAX_PEER_MESSAGE)
-        .max_encoding_message_size(MAX_PEER_MESSAGE)
+        let snapshots = SnapshotAssembler::new(node.inner.state_machine.snapshot_dir());
+        PeerServer::new(PeerService { node, snapshots })
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE)
+    }
+
+    /// Adds a snapshot chunk from member `from`; with the last one, hands the
+    /// snapshot to openraft and returns its answer. A received snapshot that
+    /// openraft did not install (it was stale, or installing failed) is deleted.
+    async fn add_chunk(
+        &self,
+        from: MemberId,
+        chunk: SnapshotChunk,
+    ) -> Result<Option<SnapshotResponse>, Status> {
+        let assembled = tokio::task::block_in_place(|| self.snapshots.add(from, chunk))
+            .map_err(|e| Status::aborted(e.to_string()))?;
+        let Assembled::Complete {
+            vote,
+            meta,
+            data,
+            chunks,
+        } = assembled
+        else {
+            return Ok(None);
+        };
+        tracing::info!(bytes = data.len(), chunks, "cairn: received raft snapshot");
+        let received = data.path().to_path_buf();
+        let snapshot = openraft::alias::SnapshotOf::<TypeConfig, SnapshotFile> {
+            meta,
+            snapshot: data,
+        };
+        let response = self.node.raft().install_full_snapshot(vote, snapshot).await;
+        // Installing renames the file to the member's snapshot; anything else leaves it.
+        match std::fs::remove_file(&received) {
+            Ok(()) => {
+                tracing::info!(path = %received.display(), "cairn: dropped a received raft snapshot that was not installed")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %received.display(), error = %e, "cairn: could not remove a received raft snapshot")
+            }
+        }
+        response.map(Some).map_err(raft_status)
     }
 
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
@@ -117,44 +155,25 @@ impl Peer for PeerService {
                     .map_err(raft_status)?,
             ),
             Ok(RaftRpc::InstallSnapshot) => {
+                // The one-message form of older members: one chunk holding it all.
                 let (vote, meta, data): (Vote, SnapshotMeta, Vec<u8>) = decode(&msg.payload)?;
-                let snapshot = openraft::alias::SnapshotOf::<crate::types::TypeConfig, Vec<u8>> {
+                let chunk = SnapshotChunk {
+                    vote,
                     meta,
-                    snapshot: data,
+                    total_len: data.len() as u64,
+                    offset: 0,
+                    data,
                 };
-                encode(
-                    &raft
-                        .install_full_snapshot(vote, snapshot)
-                        .await
-                        .map_err(raft_status)?,
-                )
+                match self.add_chunk(msg.from_member_id, chunk).await? {
+                    Some(response) => encode(&response),
+                    None => Err(Status::internal(
+                        "a one-message snapshot was left incomplete",
+                    )),
+                }
             }
             Ok(RaftRpc::SnapshotChunk) => {
                 let chunk: SnapshotChunk = decode(&msg.payload)?;
-                let assembled = self
-                    .snapshots
-                    .add(msg.from_member_id, chunk)
-                    .map_err(|e| Status::aborted(e.to_string()))?;
-                match assembled {
-                    Assembled::Partial => encode(&None::<SnapshotResponse>),
-                    Assembled::Complete {
-                        vote,
-                        meta,
-                        data,
-                        chunks,
-                    } => {
-                        tracing::info!(bytes = data.len(), chunks, "cairn: received raft snapshot");
-                        let snapshot = openraft::alias::SnapshotOf::<TypeConfig, Vec<u8>> {
-                            meta,
-                            snapshot: data,
-                        };
-                        let response = raft
-                            .install_full_snapshot(vote, snapshot)
-                            .await
-                            .map_err(raft_status)?;
-                        encode(&Some(response))
-                    }
-                }
+                encode(&self.add_chunk(msg.from_member_id, chunk).await?)
             }
             Ok(RaftRpc::TransferLeader) => encode(
                 &raft

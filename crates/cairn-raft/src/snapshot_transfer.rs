@@ -3,23 +3,23 @@
 //! A snapshot holds the whole key space, so sending it as one peer message
 //! capped its size at the gRPC message limit (2 GiB) and made both ends hold
 //! several encoded copies of it at once. The leader instead sends it as a
-//! sequence of [`SnapshotChunk`]s of at most [`CHUNK_BYTES`] each, in order;
-//! the follower's [`SnapshotAssembler`] appends them and, with the last one,
-//! hands the whole snapshot to openraft. A chunk that does not continue the
-//! snapshot being received is refused, and the leader starts again from the
-//! first chunk (openraft retries a failed snapshot send).
+//! sequence of [`SnapshotChunk`]s of at most [`CHUNK_BYTES`] each, in order,
+//! read from its snapshot file; the follower's [`SnapshotAssembler`] appends
+//! them to a file of its own and, with the last one, hands that file to
+//! openraft. A chunk that does not continue the snapshot being received is
+//! refused, and the leader starts again from the first chunk (openraft
+//! retries a failed snapshot send). Neither end holds more than a chunk in memory.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::snapshot_file::{incoming_path, IncomingFile, SnapshotFile};
 use crate::types::{MemberId, RawBytes, SnapshotMeta, Vote};
 
 /// Largest piece of snapshot data in one peer message.
 pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
-
-/// Most the receiver reserves up front, whatever length a sender announces.
-const MAX_RESERVE: u64 = 64 * 1024 * 1024;
 
 /// One piece of a snapshot, as the follower decodes it.
 #[derive(Debug, Deserialize)]
@@ -66,6 +66,8 @@ pub enum ChunkError {
     Empty { offset: u64, total_len: u64 },
     #[error("snapshot receiver lock poisoned")]
     Poisoned,
+    #[error("writing the received snapshot: {0}")]
+    Io(String),
 }
 
 /// What adding a chunk gave.
@@ -73,11 +75,12 @@ pub enum ChunkError {
 pub enum Assembled {
     /// More chunks are to come.
     Partial,
-    /// The last chunk arrived: the whole snapshot, and how many chunks it took.
+    /// The last chunk arrived: the whole snapshot, in its file (fsynced),
+    /// and how many chunks it took.
     Complete {
         vote: Vote,
         meta: SnapshotMeta,
-        data: Vec<u8>,
+        data: SnapshotFile,
         chunks: u64,
     },
 }
@@ -88,26 +91,55 @@ struct Incoming {
     vote: Vote,
     meta: SnapshotMeta,
     total_len: u64,
-    data: Vec<u8>,
+    file: IncomingFile,
     chunks: u64,
 }
 
-/// Puts a follower's incoming snapshot back together.
-#[derive(Default)]
+/// The receiving side: which snapshot is being received, and where.
+struct Receiving {
+    incoming: Option<Incoming>,
+    /// Snapshots started so far: each is written to a file of its own, so a
+    /// new one never overwrites a complete one that is still being installed.
+    started: u64,
+}
+
+/// Puts a follower's incoming snapshot back together, in files under its
+/// snapshot directory.
 pub struct SnapshotAssembler {
-    incoming: Mutex<Option<Incoming>>,
+    dir: PathBuf,
+    receiving: Mutex<Receiving>,
+}
+
+/// Drops the snapshot being received, if any, and its file.
+fn abandon(slot: &mut Option<Incoming>) {
+    if let Some(incoming) = slot.take() {
+        incoming.file.discard();
+    }
 }
 
 impl SnapshotAssembler {
+    /// Receives snapshots into files in `dir` (the member's snapshot directory).
+    pub fn new(dir: &Path) -> SnapshotAssembler {
+        SnapshotAssembler {
+            dir: dir.to_path_buf(),
+            receiving: Mutex::new(Receiving {
+                incoming: None,
+                started: 0,
+            }),
+        }
+    }
+
     /// Adds `chunk`, sent by member `from`. A chunk at offset 0 starts a new
     /// snapshot and drops any half-received one; any other chunk must continue
     /// the snapshot being received from the same member, right where it ends.
     pub fn add(&self, from: MemberId, chunk: SnapshotChunk) -> Result<Assembled, ChunkError> {
-        let mut slot = self.incoming.lock().map_err(|_| ChunkError::Poisoned)?;
+        let mut receiving = self.receiving.lock().map_err(|_| ChunkError::Poisoned)?;
+        let receiving = &mut *receiving;
+        let slot = &mut receiving.incoming;
         let len = chunk.data.len() as u64;
         let end = chunk.offset.checked_add(len);
         if end.is_none_or(|end| end > chunk.total_len) {
-            *slot = None;
+            abandon(slot);
             return Err(ChunkError::Overrun {
                 total_len: chunk.total_len,
                 offset: chunk.offset,
@@ -115,19 +147,24 @@ impl SnapshotAssembler {
             });
         }
         if len == 0 && chunk.offset < chunk.total_len {
-            *slot = None;
+            abandon(slot);
             return Err(ChunkError::Empty {
                 offset: chunk.offset,
                 total_len: chunk.total_len,
             });
         }
         if chunk.offset == 0 {
+            abandon(slot);
+            receiving.started += 1;
+            let path = incoming_path(&self.dir, receiving.started);
+            let file = IncomingFile::create(&path, &chunk.meta, chunk.total_len)
+                .map_err(|e| ChunkError::Io(e.to_string()))?;
             *slot = Some(Incoming {
                 from,
                 vote: chunk.vote,
                 meta: chunk.meta,
                 total_len: chunk.total_len,
-                data: Vec::with_capacity(chunk.total_len.min(MAX_RESERVE) as usize),
+                file,
                 chunks: 0,
             });
         } else {
@@ -136,35 +173,42 @@ impl SnapshotAssembler {
                     && inc.vote == chunk.vote
                     && inc.meta.last_log_id == chunk.meta.last_log_id
                     && inc.total_len == chunk.total_len
-                    && inc.data.len() as u64 == chunk.offset
+                    && inc.file.written() == chunk.offset
             });
             if !continues {
                 let err = ChunkError::OutOfOrder {
                     offset: chunk.offset,
-                    have: slot.as_ref().map_or(0, |inc| inc.data.len() as u64),
+                    have: slot.as_ref().map_or(0, |inc| inc.file.written()),
                     expected: slot
                         .as_ref()
                         .map(|inc| format!("snapshot up to {:?}", inc.meta.last_log_id)),
                 };
-                *slot = None;
+                abandon(slot);
                 return Err(err);
             }
         }
         let Some(incoming) = slot.as_mut() else {
             return Err(ChunkError::Poisoned);
         };
-        incoming.data.extend_from_slice(&chunk.data);
+        if let Err(e) = incoming.file.append(&chunk.data) {
+            abandon(slot);
+            return Err(ChunkError::Io(e.to_string()));
+        }
         incoming.chunks += 1;
-        if (incoming.data.len() as u64) < incoming.total_len {
+        if incoming.file.written() < incoming.total_len {
             return Ok(Assembled::Partial);
         }
         let Some(done) = slot.take() else {
             return Err(ChunkError::Poisoned);
         };
+        let data = done
+            .file
+            .finish()
+            .map_err(|e| ChunkError::Io(e.to_string()))?;
         Ok(Assembled::Complete {
             vote: done.vote,
             meta: done.meta,
-            data: done.data,
+            data,
             chunks: done.chunks,
         })
     }
@@ -182,6 +226,18 @@ mod tests {
         }
     }
 
+    fn contents(s: &SnapshotFile) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        s.data().read_to_end(&mut out).expect("read");
+        out
+    }
+
+    /// Files in the snapshot directory.
+    fn files(dir: &Path) -> usize {
+        std::fs::read_dir(dir).expect("list").count()
+    }
+
     fn chunk(id: u64, total: u64, offset: u64, data: &[u8]) -> SnapshotChunk {
         SnapshotChunk {
             vote: Vote::new(1, 1),
@@ -194,7 +250,8 @@ mod tests {
 
     #[test]
     fn chunks_in_order_give_the_snapshot() {
-        let a = SnapshotAssembler::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = SnapshotAssembler::new(dir.path());
         assert!(matches!(
             a.add(1, chunk(1, 5, 0, b"ab")),
             Ok(Assembled::Partial)
@@ -207,7 +264,7 @@ mod tests {
             Ok(Assembled::Complete {
                 data, meta, chunks, ..
             }) => {
-                assert_eq!(data, b"abcde");
+                assert_eq!(contents(&data), b"abcde");
                 assert_eq!(meta, super::tests::meta(1));
                 assert_eq!(chunks, 3);
             }
@@ -217,7 +274,8 @@ mod tests {
 
     #[test]
     fn a_chunk_leaves_a_gap_or_comes_from_another_snapshot_is_refused() {
-        let a = SnapshotAssembler::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = SnapshotAssembler::new(dir.path());
         a.add(1, chunk(1, 6, 0, b"ab")).expect("first");
         assert!(matches!(
             a.add(1, chunk(1, 6, 3, b"d")),
@@ -234,23 +292,34 @@ mod tests {
         a.add(1, chunk(1, 6, 0, b"ab")).expect("start again");
         assert!(a.add(2, chunk(1, 6, 2, b"cd")).is_err(), "other sender");
         assert!(a.add(1, chunk(1, 6, 2, b"cd")).is_err(), "dropped");
+        assert_eq!(files(dir.path()), 0, "dropped snapshots leave no file");
     }
 
     #[test]
     fn a_new_first_chunk_replaces_a_half_received_snapshot() {
-        let a = SnapshotAssembler::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = SnapshotAssembler::new(dir.path());
         a.add(1, chunk(1, 4, 0, b"ab")).expect("first");
         a.add(2, chunk(2, 3, 0, b"xy"))
             .expect("a new leader starts over");
         match a.add(2, chunk(2, 3, 2, b"z")) {
-            Ok(Assembled::Complete { data, .. }) => assert_eq!(data, b"xyz"),
+            Ok(Assembled::Complete { data, .. }) => {
+                assert_eq!(contents(&data), b"xyz");
+                assert_eq!(files(dir.path()), 1, "only the complete snapshot's file");
+                // A snapshot started while a complete one is being installed
+                // goes to a file of its own.
+                a.add(2, chunk(3, 3, 0, b"pq")).expect("next snapshot");
+                assert_eq!(contents(&data), b"xyz");
+                assert_eq!(files(dir.path()), 2);
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn lengths_that_do_not_add_up_are_refused() {
-        let a = SnapshotAssembler::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = SnapshotAssembler::new(dir.path());
         assert!(matches!(
             a.add(1, chunk(1, 2, 0, b"abc")),
             Err(ChunkError::Overrun { .. })

@@ -2,14 +2,16 @@
 //! in batches (one store transaction per batch, not fsynced); the store is made
 //! durable periodically and always before a Raft snapshot is taken, so the Raft
 //! log is only ever purged up to a durably applied index (etcd's consistent-index
-//! pattern). The latest Raft snapshot is kept in `<data-dir>/member/snap/raft.snap`.
+//! pattern). The latest Raft snapshot is kept in `<data-dir>/member/snap/raft.snap`
+//! ([`SnapshotFile`]): it is streamed from the store into that file when built,
+//! and from a received file into the store when installed, never held whole in memory.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store};
+use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store, StoreSnapshot};
 use cairn_proto::cairnpb::internal_response::Response as Resp;
 use cairn_proto::cairnpb::InternalResponse;
 
@@ -22,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::errors::kv_error_status;
-use crate::types::{LogId, MemberId, Membership, RawBytes, Response, SnapshotMeta, TypeConfig};
+use crate::snapshot_file::SnapshotFile;
+use crate::types::{LogId, MemberId, Membership, Response, SnapshotMeta, TypeConfig};
 
-type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>;
 
 /// What the state machine records next to the data, in the same transaction.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -37,50 +40,9 @@ pub struct AppliedState {
     pub removed: BTreeSet<MemberId>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
-/// A [`StoredSnapshot`] by reference: bincode encodes both the same way, so a
-/// snapshot is saved without copying it (a snapshot of 100,000 keys is ~30 MB,
-/// and saving used to hold two more copies of it in memory).
-#[derive(Serialize)]
-struct StoredSnapshotRef<'a> {
-    meta: &'a SnapshotMeta,
-    data: RawBytes<'a>,
-}
-
 /// Where the Raft snapshot of a member whose snapshot directory is `snap_dir` is kept.
 pub(crate) fn snapshot_file(snap_dir: &Path) -> PathBuf {
-    snap_dir.join("raft.snap")
-}
-
-/// Writes a Raft snapshot file durably (a temporary file, fsynced, renamed into
-/// place, directory fsynced).
-pub(crate) fn save_snapshot_file(path: &Path, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("snap.tmp");
-    {
-        use std::io::Write;
-        let f = std::fs::File::create(&tmp)?;
-        let mut out = std::io::BufWriter::new(f);
-        bincode::serialize_into(
-            &mut out,
-            &StoredSnapshotRef {
-                meta,
-                data: RawBytes(data),
-            },
-        )
-        .map_err(io_other)?;
-        out.flush()?;
-        out.get_ref().sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::snapshot_file::current_path(snap_dir)
 }
 
 /// The state machine handed to openraft. Cheap to clone.
@@ -89,8 +51,13 @@ pub struct StateMachine {
     store: Store,
     snapshot_path: PathBuf,
     /// The applied state as last stored, cached so apply does not re-read it.
-    /// Its lock also serializes apply, snapshot building and installation.
+    /// Its lock also serializes apply, snapshot installation and the start
+    /// of a snapshot build (the moment its view of the store is taken).
     applied: Arc<Mutex<AppliedState>>,
+    /// Serializes writers of the snapshot file: a build writing it (after
+    /// releasing `applied`) and an install renaming a received one into
+    /// place. Taken after `applied` when both are held.
+    snapshot_file_lock: Arc<Mutex<()>>,
     /// Called after every applied batch with the last applied index.
     on_applied: Arc<dyn Fn(u64) + Send + Sync>,
     /// A copy of `applied.removed` readable without waiting for apply.
@@ -129,6 +96,7 @@ impl StateMachine {
             snapshot_path: snapshot_file(snap_dir),
             removed: Arc::new(std::sync::RwLock::new(applied.removed.clone())),
             applied: Arc::new(Mutex::new(applied)),
+            snapshot_file_lock: Arc::new(Mutex::new(())),
             on_applied,
             waiters: ProposalWaiters::default(),
         })
@@ -164,44 +132,39 @@ impl StateMachine {
         }
     }
 
-    /// Fails if the stored Raft snapshot exists but cannot be read.
-    pub fn check_snapshot_file(&self) -> io::Result<()> {
-        self.load_snapshot().map(|_| ())
+    /// The directory the Raft snapshot and received snapshots are kept in.
+    pub(crate) fn snapshot_dir(&self) -> &Path {
+        self.snapshot_path.parent().unwrap_or(Path::new("."))
     }
 
-    fn load_snapshot(&self) -> io::Result<Option<StoredSnapshot>> {
-        match std::fs::read(&self.snapshot_path) {
-            Ok(bytes) => bincode::deserialize(&bytes).map(Some).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: corrupt raft snapshot: {e}",
-                        self.snapshot_path.display()
-                    ),
-                )
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io::Error::new(
-                e.kind(),
-                format!("{}: {e}", self.snapshot_path.display()),
-            )),
-        }
+    /// Fails if the stored Raft snapshot exists but its header cannot be read
+    /// or its length does not match the file's.
+    pub fn check_snapshot_file(&self) -> io::Result<()> {
+        SnapshotFile::open(&self.snapshot_path).map(drop)
     }
 
     /// Offline: writes the Raft snapshot file from the store as it is now.
     pub(crate) fn write_snapshot_file(&self, state: &AppliedState) -> io::Result<()> {
-        self.store.sync().map_err(io_other)?;
-        let data = self.store.export_snapshot().map_err(io_other)?;
         let meta = SnapshotMeta {
             last_log_id: state.last_applied,
             last_membership: state.membership.clone(),
         };
-        self.save_snapshot(&meta, &data)
+        self.store.sync().map_err(io_other)?;
+        self.export_snapshot_file(&meta).map(drop)
     }
 
-    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
-        save_snapshot_file(&self.snapshot_path, meta, data)
+    /// Streams the store's state into the Raft snapshot file.
+    fn export_snapshot_file(&self, meta: &SnapshotMeta) -> io::Result<SnapshotFile> {
+        let view = self.store.snapshot_view().map_err(io_other)?;
+        write_view(&self.snapshot_path, meta, &view)
     }
+}
+
+/// Streams `view` into the Raft snapshot file at `path`.
+fn write_view(path: &Path, meta: &SnapshotMeta, view: &StoreSnapshot) -> io::Result<SnapshotFile> {
+    SnapshotFile::write(path, meta, |out| {
+        view.write_to(out).map(|(_, len)| len).map_err(io_other)
+    })
 }
 
 /// Turns the store's result for one request into the wire form handed back to the proposer.
@@ -229,7 +192,7 @@ pub fn to_response(result: ApplyResult, index: u64) -> InternalResponse {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotFile;
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), io::Error> {
@@ -316,14 +279,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Vec<u8>,
+        mut snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
         let mut cached = self.applied.lock().await;
         let store = self.store.clone();
-        tokio::task::block_in_place(|| store.install_snapshot(&snapshot)).map_err(io_other)?;
+        tokio::task::block_in_place(|| store.install_snapshot_from(snapshot.data()))
+            .map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
         self.publish_removed(&cached);
-        self.save_snapshot(meta, &snapshot)?;
+        // A received snapshot becomes the member's own.
+        let _file = self.snapshot_file_lock.lock().await;
+        snapshot.rename_to(&self.snapshot_path)?;
         let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
         tracing::info!(index, "cairn: installed raft snapshot");
         (self.on_applied)(index);
@@ -331,60 +297,40 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(self.load_snapshot()?.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: s.data,
-        }))
+        Ok(SnapshotFile::open(&self.snapshot_path)?
+            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        // Hold the lock until the export is done so data and meta match.
-        let guard = self.applied.lock().await;
-        let state = guard.clone();
-        let store = self.store.clone();
-        let data = tokio::task::block_in_place(|| {
-            store.sync()?;
-            store.export_snapshot()
+        // The store's view and the meta describing it are taken together,
+        // under the apply lock; the export itself (which reads the whole
+        // state) runs while apply goes on.
+        let applied = self.applied.lock().await;
+        let file = self.snapshot_file_lock.lock().await;
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership.clone(),
+        };
+        let view = tokio::task::block_in_place(|| {
+            self.store.sync()?;
+            self.store.snapshot_view()
         })
         .map_err(io_other)?;
-        drop(guard);
-        let meta = SnapshotMeta {
-            last_log_id: state.last_applied,
-            last_membership: state.membership.clone(),
-        };
-        self.save_snapshot(&meta, &data)?;
-        tracing::info!(index = ?state.last_applied.map(|l| l.index), "cairn: built raft snapshot");
-        Ok(Snapshot {
-            meta,
-            snapshot: data,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_snapshot_saved_by_reference_reads_back_as_stored() {
-        let meta = SnapshotMeta::default();
-        let data = vec![1u8, 2, 3, 250];
-        let by_ref = bincode::serialize(&StoredSnapshotRef {
-            meta: &meta,
-            data: RawBytes(&data),
-        })
-        .expect("encode");
-        let owned = bincode::serialize(&StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })
-        .expect("encode");
-        assert_eq!(by_ref, owned);
-        let back: StoredSnapshot = bincode::deserialize(&by_ref).expect("decode");
-        assert_eq!(back.data, data);
+        drop(applied);
+        let started = std::time::Instant::now();
+        let snapshot =
+            tokio::task::block_in_place(|| write_view(&self.snapshot_path, &meta, &view))?;
+        drop(file);
+        tracing::info!(
+            index = ?meta.last_log_id.map(|l| l.index),
+            bytes = snapshot.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "cairn: built raft snapshot"
+        );
+        Ok(Snapshot { meta, snapshot })
     }
 }

@@ -419,7 +419,7 @@ fn snapshot_builder_restores_etcd_key_bucket_rows() {
         builder.key_bucket_row(k, v).unwrap();
     }
     builder.lease(12, 100).unwrap();
-    let blob = builder.finish(None, -1, 0, None).unwrap();
+    let (blob, _) = builder.finish(None, -1, 0, None).unwrap();
 
     let restored = TestStore::new();
     restored.install_snapshot(&blob).unwrap();
