@@ -32,7 +32,9 @@ impl<'a> KeySpan<'a> {
 /// Every key's history.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TreeIndex {
-    keys: BTreeMap<Vec<u8>, KeyIndex>,
+    /// Boxed slices rather than `Vec`s: 8 bytes less per key in the map's
+    /// nodes, and each key's bytes are allocated at exactly their length.
+    keys: BTreeMap<Box<[u8]>, KeyIndex>,
 }
 
 impl TreeIndex {
@@ -109,7 +111,7 @@ impl TreeIndex {
             None => {
                 let mut ki = KeyIndex::default();
                 ki.put(rev);
-                self.keys.insert(key.to_vec(), ki);
+                self.keys.insert(Box::from(key), ki);
             }
         }
     }
@@ -139,7 +141,7 @@ impl TreeIndex {
             None => {
                 let created = Revision::new(create_revision, 0);
                 self.keys
-                    .insert(key.to_vec(), KeyIndex::restored(created, rev, version));
+                    .insert(Box::from(key), KeyIndex::restored(created, rev, version));
             }
         }
     }
@@ -234,5 +236,132 @@ mod tests {
         assert_eq!((k.created, k.version), (r(2), 3));
         assert_eq!(ti.get(b"x", 5), None);
         assert_eq!(ti.get(b"x", 7).unwrap().version, 1);
+    }
+}
+
+/// Heap use of the index, measured with a counting allocator; run with
+/// `cargo nextest run -p cairn-mvcc --run-ignored only heap_use --no-capture`.
+/// It prints and asserts nothing about sizes: the numbers depend on the
+/// platform and the standard library.
+#[cfg(test)]
+mod heap_use {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    use super::TreeIndex;
+    use crate::revision::Revision;
+
+    /// The system allocator, counting what the current thread allocates while
+    /// [`measure`] runs (other test threads are not counted).
+    struct CountingAllocator;
+
+    thread_local! {
+        static COUNTING: Cell<bool> = const { Cell::new(false) };
+        /// Bytes requested and not yet freed.
+        static REQUESTED: Cell<isize> = const { Cell::new(0) };
+        /// The same allocations as glibc malloc chunks: 8 bytes of header,
+        /// rounded up to 16, at least 32.
+        static CHUNKS: Cell<isize> = const { Cell::new(0) };
+        /// Live allocations.
+        static BLOCKS: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn glibc_chunk(size: usize) -> isize {
+        ((size + 8 + 15) & !15).max(32) as isize
+    }
+
+    fn record(size: usize, sign: isize) {
+        // `try_with`: the allocator also runs while thread locals are torn down.
+        let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
+        if counting {
+            let _ = REQUESTED.try_with(|c| c.set(c.get() + sign * size as isize));
+            let _ = CHUNKS.try_with(|c| c.set(c.get() + sign * glibc_chunk(size)));
+            let _ = BLOCKS.try_with(|c| c.set(c.get() + sign));
+        }
+    }
+
+    // SAFETY: every call is passed on unchanged to `System`.
+    unsafe impl GlobalAlloc for CountingAllocator {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            record(layout.size(), 1);
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            record(layout.size(), -1);
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            record(layout.size(), -1);
+            record(new_size, 1);
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+    /// Runs `build` and returns what it leaves allocated: (requested bytes,
+    /// glibc chunk bytes, blocks).
+    fn measure<T>(build: impl FnOnce() -> T) -> (T, [isize; 3]) {
+        for c in [&REQUESTED, &CHUNKS, &BLOCKS] {
+            c.with(|c| c.set(0));
+        }
+        COUNTING.with(|c| c.set(true));
+        let built = build();
+        COUNTING.with(|c| c.set(false));
+        let used = [&REQUESTED, &CHUNKS, &BLOCKS].map(|c| c.with(Cell::get));
+        (built, used)
+    }
+
+    const KEYS: usize = 100_000;
+
+    /// Key `i`: a Kubernetes-like path 20 to 40 bytes long, ending in `i`.
+    fn key(i: usize) -> Vec<u8> {
+        const PREFIX: &str = "/registry/pods/default/pod-nginx-deployment";
+        let len = 20 + (i * 7919) % 21;
+        format!("{}-{i:06}", &PREFIX[..len - 7]).into_bytes()
+    }
+
+    /// Puts every key `puts` times, in rounds, each round in a scrambled key
+    /// order (as revision order is, in a store), one revision per put.
+    fn build(keys: &[Vec<u8>], puts: usize) -> TreeIndex {
+        let mut index = TreeIndex::default();
+        let mut main = 0;
+        for _ in 0..puts {
+            for i in 0..keys.len() {
+                main += 1;
+                index.put(&keys[(i * 48_271) % keys.len()], Revision::new(main, 0));
+            }
+        }
+        index
+    }
+
+    #[test]
+    #[ignore = "prints heap use; run on demand"]
+    fn heap_use_of_100k_keys() {
+        println!(
+            "a map entry holds {} bytes of key and {} of KeyIndex",
+            std::mem::size_of::<Box<[u8]>>(),
+            std::mem::size_of::<crate::key_index::KeyIndex>()
+        );
+        let keys: Vec<Vec<u8>> = (0..KEYS).map(key).collect();
+        let key_bytes: usize = keys.iter().map(Vec::len).sum();
+        println!(
+            "{KEYS} keys, {:.1} key bytes each on average",
+            key_bytes as f64 / KEYS as f64
+        );
+        for puts in [1, 3] {
+            let (index, [requested, chunks, blocks]) = measure(|| build(&keys, puts));
+            assert_eq!(index.len(), KEYS);
+            println!(
+                "{puts} put(s) per key: {requested} bytes requested ({:.1} per key), \
+                 {chunks} as glibc chunks ({:.1} per key), {blocks} blocks",
+                requested as f64 / KEYS as f64,
+                chunks as f64 / KEYS as f64,
+            );
+        }
     }
 }

@@ -5,9 +5,14 @@
 //! tombstone an empty generation waits for the next creation. Compaction trims old
 //! revisions exactly as etcd does, because `hash_kv` and the physical compaction
 //! depend on which revisions survive.
+//!
+//! Memory: a key with one generation holding one revision (most keys: written
+//! once, or compacted down to their last write) keeps it all inline in the
+//! index's map node; see [`OneOrMany`].
 
 use std::collections::HashSet;
 
+use crate::one_or_many::OneOrMany;
 use crate::revision::Revision;
 
 /// One life of a key: from its creation to its deletion (if any).
@@ -15,10 +20,12 @@ use crate::revision::Revision;
 pub(crate) struct Generation {
     /// Number of puts in this generation (the key's `version` after the last).
     pub ver: i64,
-    /// Revision of the put that created the key.
-    pub created: Revision,
+    /// Main revision of the put that created the key. Its sub is not kept:
+    /// only the main is ever reported (`create_revision`), and etcd's restore
+    /// from the `kv` table drops the sub too.
+    pub created_main: i64,
     /// Revisions of the puts (and the closing tombstone), oldest first.
-    pub revs: Vec<Revision>,
+    pub revs: OneOrMany<Revision>,
 }
 
 impl Generation {
@@ -37,61 +44,61 @@ impl Generation {
 pub(crate) struct KeyAt {
     /// The revision of the put that wrote the visible value.
     pub modified: Revision,
-    /// The revision that created this generation of the key.
+    /// The revision that created this generation of the key; its sub is
+    /// always 0 (see [`Generation::created_main`]).
     pub created: Revision,
     /// The key's version at that revision.
     pub version: i64,
 }
 
-/// Pushes `item`, allocating room for exactly one item when `v` has none.
-///
-/// Most keys are written once (Kubernetes objects aside, a bulk load writes
-/// each key once): a plain `push` would reserve four slots for their one
-/// generation and four for their one revision, 192 of 256 bytes wasted per
-/// key, about 19 MB for 100,000 keys. Later pushes grow as usual (amortised).
-fn push_first_exact<T>(v: &mut Vec<T>, item: T) {
-    if v.capacity() == 0 {
-        v.reserve_exact(1);
-    }
-    v.push(item);
-}
-
-/// All generations of one key.
+/// All generations of one key, oldest first. (etcd's `keyIndex` also keeps
+/// the newest revision, `modified`; here [`KeyIndex::newest`] finds it.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyIndex {
-    modified: Revision,
-    generations: Vec<Generation>,
+    generations: OneOrMany<Generation>,
 }
 
 impl KeyIndex {
     /// A key seen first at `modified` during a restore, whose stored value says it
     /// was created at `created` and has version `ver` (older revisions compacted).
     pub(crate) fn restored(created: Revision, modified: Revision, ver: i64) -> KeyIndex {
-        KeyIndex {
-            modified,
-            generations: vec![Generation {
-                ver,
-                created,
-                revs: vec![modified],
-            }],
-        }
+        let mut revs = OneOrMany::new();
+        revs.push(modified);
+        let mut generations = OneOrMany::new();
+        generations.push(Generation {
+            ver,
+            created_main: created.main,
+            revs,
+        });
+        KeyIndex { generations }
+    }
+
+    /// The newest recorded revision (etcd's `modified`), if any is left.
+    fn newest(&self) -> Option<Revision> {
+        self.generations
+            .iter()
+            .rev()
+            .find_map(|g| g.revs.last().copied())
     }
 
     /// Records a put at `rev` (which must be newer than every recorded revision).
     pub(crate) fn put(&mut self, rev: Revision) {
-        debug_assert!(rev > self.modified, "put {rev:?} after {:?}", self.modified);
+        debug_assert!(
+            self.newest().is_none_or(|newest| rev > newest),
+            "put {rev:?} after {:?}",
+            self.newest()
+        );
         if self.generations.is_empty() {
-            push_first_exact(&mut self.generations, Generation::default());
+            self.generations.push(Generation::default());
         }
         let Some(g) = self.generations.last_mut() else {
             return;
         };
         if g.revs.is_empty() {
-            g.created = rev;
+            g.created_main = rev.main;
         }
-        push_first_exact(&mut g.revs, rev);
+        g.revs.push(rev);
         g.ver += 1;
-        self.modified = rev;
     }
 
     /// Records a deletion at `rev`; false if the key is not live (nothing to delete).
@@ -111,7 +118,7 @@ impl KeyIndex {
         let n = g.newest_at(at_rev)?;
         Some(KeyAt {
             modified: g.revs[n],
-            created: g.created,
+            created: Revision::new(g.created_main, 0),
             version: g.ver - (g.revs.len() - n - 1) as i64,
         })
     }
@@ -173,7 +180,7 @@ impl KeyIndex {
         let g = &mut self.generations[gen_idx];
         if !g.is_empty() {
             if let Some(i) = rev_idx {
-                g.revs.drain(..i);
+                g.revs.remove_first(i);
             }
             // Only the tombstone is left: the whole generation goes.
             if g.revs.len() == 1 && gen_idx != last {
@@ -181,7 +188,7 @@ impl KeyIndex {
                 gen_idx += 1;
             }
         }
-        self.generations.drain(..gen_idx);
+        self.generations.remove_first(gen_idx);
     }
 
     /// Adds to `available` the revision of this key a compaction at `at_rev` would
@@ -316,6 +323,44 @@ mod tests {
                 assert_eq!(got, want, "compact {at} read {read}");
             }
         }
+    }
+
+    /// True when neither the generations nor their revisions are on the heap.
+    fn inline(ki: &KeyIndex) -> bool {
+        ki.generations.is_inline() && ki.generations.iter().all(|g| g.revs.is_inline())
+    }
+
+    #[test]
+    fn compaction_moves_a_lone_generation_and_revision_back_inline() {
+        let mut ki = KeyIndex::default();
+        ki.put(r(2, 0));
+        assert!(inline(&ki), "a key written once allocates nothing");
+        ki.put(r(3, 0));
+        ki.put(r(4, 0));
+        assert!(!inline(&ki));
+        let mut available = HashSet::new();
+        ki.compact(4, &mut available);
+        assert_eq!(available, HashSet::from([r(4, 0)]));
+        assert!(inline(&ki), "compacted to its last put");
+        let at = |main| ki.get(main).map(|k| (k.modified, k.created, k.version));
+        assert_eq!(at(4), Some((r(4, 0), r(2, 0), 3)));
+
+        // Deleted and created again: two generations, on the heap until a
+        // compaction at or past the tombstone drops the first.
+        assert!(ki.tombstone(r(5, 0)));
+        ki.put(r(6, 0));
+        assert!(!ki.generations.is_inline());
+        let mut available = HashSet::new();
+        ki.compact(5, &mut available);
+        assert!(available.is_empty());
+        assert!(inline(&ki));
+        let at = |main| ki.get(main).map(|k| (k.modified, k.created, k.version));
+        assert_eq!((at(5), at(6)), (None, Some((r(6, 0), r(6, 0), 1))));
+
+        // A tombstone with nothing after it: compacting past it leaves nothing.
+        assert!(ki.tombstone(r(7, 0)));
+        ki.compact(7, &mut HashSet::new());
+        assert!(ki.is_empty() && inline(&ki));
     }
 
     #[test]
