@@ -11,8 +11,9 @@
 //!
 //! Truncations and purges take effect in the tail at once and reach the disk in
 //! order with the appends around them; a vote is saved through the same queue
-//! and waited for. Flushed entries stay in the tail (up to [`CACHE_BYTES`]) so
-//! that replication and apply usually read them from memory.
+//! and waited for; the committed position rides along with the next append.
+//! Flushed entries stay in the tail (up to [`CACHE_BYTES`]) so that
+//! replication and apply usually read them from memory.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -29,7 +30,7 @@ use crate::log_store::{LogStore, LogWrite};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// Flushed entries kept in memory for readers, in encoded bytes (about).
-const CACHE_BYTES: u64 = 4 << 20;
+const CACHE_BYTES: u64 = 1 << 20;
 
 /// Most queued changes the writer puts in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -71,6 +72,10 @@ struct Tail {
     /// Bytes of flushed entries in `entries`.
     flushed_bytes: u64,
     last_purged: Option<LogId>,
+    /// The newest committed position openraft reported and the writer has
+    /// not stored yet: it goes into the next transaction that is fsynced
+    /// anyway (it only lets a restart re-apply sooner), never one of its own.
+    committed: Option<LogId>,
     /// Set once a write to disk failed; every later change fails with it.
     failed: Option<String>,
 }
@@ -182,6 +187,7 @@ impl RaftLog {
                 truncations: VecDeque::new(),
                 flushed_bytes: 0,
                 last_purged,
+                committed: None,
                 failed: None,
             }),
             queue: Mutex::new(tx),
@@ -222,13 +228,27 @@ impl RaftLog {
     fn read(&self, start: u64, end: Option<u64>) -> io::Result<Vec<Entry>> {
         let (from_memory, disk_end) = {
             let tail = self.tail();
-            let from_memory: Vec<Entry> = tail
-                .entries
-                .iter()
-                .map(|e| &e.entry)
-                .filter(|e| e.log_id.index >= start && end.is_none_or(|end| e.log_id.index <= end))
-                .map(|e| Entry::clone(e))
-                .collect();
+            // The tail's entries are consecutive: positions follow from indexes.
+            let from_memory: Vec<Entry> = match tail.first_index() {
+                Some(first) => {
+                    let len = tail.entries.len();
+                    let from = (start.saturating_sub(first) as usize).min(len);
+                    let to = match end {
+                        Some(end) if end < first => 0,
+                        Some(end) => ((end - first) as usize).saturating_add(1).min(len),
+                        None => len,
+                    };
+                    if from < to {
+                        tail.entries
+                            .range(from..to)
+                            .map(|e| Entry::clone(&e.entry))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
+                None => Vec::new(),
+            };
             // On disk: below the tail, and not past a pending truncation.
             let mut disk_end = end.unwrap_or(u64::MAX);
             if let Some(first) = tail.first_index() {
@@ -258,19 +278,50 @@ fn write_loop(disk: LogStore, rx: mpsc::Receiver<Job>, shared: std::sync::Weak<S
     // would leave a hole in the log.
     let mut broken: Option<String> = None;
     while let Ok(first) = rx.recv() {
+        // The committed position is read before the queue is drained: every
+        // entry it covers was queued before it was reported, so it is in this
+        // batch or an earlier one, and the log on disk never has a committed
+        // position beyond its last entry.
+        let committed = shared.upgrade().and_then(|shared| {
+            shared
+                .tail
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .committed
+                .take()
+        });
         let mut jobs = vec![first];
+        let mut drained = false;
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
-                Err(_) => break,
+                Err(_) => {
+                    drained = true;
+                    break;
+                }
             }
         }
+        let durable = jobs.iter().any(|j| j.write.needs_fsync());
+        let committed = match committed {
+            Some(c) if durable && drained => Some(LogWrite::Committed(c)),
+            Some(c) => {
+                // Not this time: back for a later batch (unless a newer one came).
+                if let Some(shared) = shared.upgrade() {
+                    let mut tail = shared
+                        .tail
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if tail.committed.is_none_or(|newer| newer < c) {
+                        tail.committed = Some(c);
+                    }
+                }
+                None
+            }
+            None => None,
+        };
         let result = match &broken {
             Some(why) => Err(failed_error(why)),
-            None => {
-                let durable = jobs.iter().any(|j| j.write.needs_fsync());
-                disk.write_batch(jobs.iter().map(|j| &j.write), durable)
-            }
+            None => disk.write_batch(jobs.iter().map(|j| &j.write).chain(&committed), durable),
         };
         let last_seq = jobs.last().map(|j| j.seq).unwrap_or(0);
         if let Some(shared) = shared.upgrade() {
@@ -371,14 +422,14 @@ impl RaftLogStorage<TypeConfig> for RaftLog {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not fsynced on its own: it only lets a restart re-apply sooner, and
-        // reaches the disk with the next append.
-        let Some(committed) = committed else {
-            return Ok(());
-        };
-        let mut tail = self.tail();
-        self.queue(&mut tail, LogWrite::Committed(committed), Done::Nobody)
-            .map(drop)
+        // Stored with the next append or vote, not on its own.
+        if let Some(committed) = committed {
+            let mut tail = self.tail();
+            if tail.committed.is_none_or(|c| c < committed) {
+                tail.committed = Some(committed);
+            }
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
@@ -592,7 +643,7 @@ mod tests {
     async fn entries_beyond_the_cache_are_read_from_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = open(dir.path());
-        let big = 1 << 20;
+        let big = 1 << 18;
         let count = CACHE_BYTES / big as u64 + 8;
         for i in 1..=count {
             append(&mut log, vec![entry(1, i, i, big)]).await;
@@ -602,6 +653,18 @@ mod tests {
         assert!(first_in_memory > 1, "the cache was not trimmed");
         let want: Vec<(u64, u64)> = (1..=count).map(|i| (i, i)).collect();
         assert_eq!(all(&mut log).await, want);
+        let f = first_in_memory;
+        for (from, to) in [
+            (1, 2),
+            (f - 2, f + 1),
+            (f, f),
+            (f + 1, f + 2),
+            (f + 2, count + 5),
+        ] {
+            let got = ids(&log.try_get_log_entries(from..=to).await.expect("read"));
+            let want: Vec<(u64, u64)> = (from..=to.min(count)).map(|i| (i, i)).collect();
+            assert_eq!(got, want, "entries {from}..={to}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -619,6 +682,26 @@ mod tests {
         assert_eq!(state.last_purged_log_id, Some(point));
         assert_eq!(state.last_log_id.map(|l| l.index), Some(5));
         assert_eq!(all(&mut reopened).await, vec![(4, 4), (5, 5)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_committed_position_is_stored_with_the_next_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path());
+        let held = log.disk.hold_writes();
+        append(&mut log, (1..=3).map(|i| entry(1, i, i, 10)).collect()).await;
+        log.save_committed(Some(LogId::new_term_index(1, 3)))
+            .await
+            .expect("save committed");
+        drop(held);
+        barrier(&mut log).await;
+        drop(log);
+        let mut reopened = reopen(dir.path());
+        assert_eq!(
+            reopened.read_committed().await.expect("committed"),
+            Some(LogId::new_term_index(1, 3))
+        );
+        assert_eq!(all(&mut reopened).await, vec![(1, 1), (2, 2), (3, 3)]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
