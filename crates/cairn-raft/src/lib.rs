@@ -16,7 +16,6 @@ pub mod membership;
 pub mod network;
 pub mod node;
 pub mod peer_service;
-pub mod raft_log;
 mod read_index;
 mod snapshot_file;
 mod snapshot_transfer;

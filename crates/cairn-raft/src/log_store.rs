@@ -1,19 +1,21 @@
-//! The Raft log on disk: a redb file (`<data-dir>/member/wal/log.redb`)
-//! holding the entries, the vote, the committed position and the purge point.
-//! [`crate::raft_log::RaftLog`] writes it through [`LogStore::write_batch`]
-//! (one transaction per batch of changes, in order); offline tools read and
-//! reset it directly.
+//! The durable Raft log: openraft's `RaftLogStorage` over a redb file
+//! (`<data-dir>/member/wal/log.redb`). Every append and vote is fsynced before
+//! openraft is told it is done; one append call (a batch of entries) is one commit,
+//! so concurrent proposals share an fsync (group commit).
 
+use std::fmt::Debug;
 use std::io;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::types::{Entry, LogId, Vote};
+use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -21,27 +23,6 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_PURGED: &str = "last_purged";
-
-/// One change to the log on disk.
-#[derive(Debug)]
-pub(crate) enum LogWrite {
-    /// Entries to store (replacing any at the same indexes).
-    Entries(Vec<Arc<Entry>>),
-    /// Removes every entry from this index on.
-    TruncateFrom(u64),
-    /// Removes every entry up to this one and records it as the purge point.
-    PurgeUpTo(LogId),
-    Vote(Vote),
-    Committed(LogId),
-}
-
-impl LogWrite {
-    /// Whether the write must be on disk before it is reported done: new
-    /// entries and votes are, the rest only follows them.
-    pub(crate) fn needs_fsync(&self) -> bool {
-        matches!(self, LogWrite::Entries(_) | LogWrite::Vote(_))
-    }
-}
 
 /// Handle to the Raft log; cheap to clone (readers share the database).
 #[derive(Clone)]
@@ -67,10 +48,10 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> io::Result<T> {
     })
 }
 
-/// How much memory redb may use to cache the log's pages. Recent entries are
-/// read from the in-memory tail of [`crate::raft_log::RaftLog`], not from here;
-/// redb's 1 GiB default would keep every entry since the last purge in memory.
-const LOG_CACHE_BYTES: usize = 4 << 20;
+/// How much memory redb may use to cache the log's pages. Entries are read back
+/// soon after they are appended (replication, apply), while still cached; redb's
+/// 1 GiB default would keep every entry since the last purge in memory.
+const LOG_CACHE_BYTES: usize = 8 << 20;
 
 impl LogStore {
     /// Opens (or creates) the log file. A file that is not a valid log is an error
@@ -187,36 +168,8 @@ impl LogStore {
         self.put_meta(KEY_VOTE, vote, Durability::Immediate)
     }
 
-    /// Blocks every write to the log until the returned transaction is dropped
-    /// (tests use it to hold changes in the writer's queue).
-    #[cfg(test)]
-    pub(crate) fn hold_writes(&self) -> redb::WriteTransaction {
-        self.db.begin_write().expect("begin a write transaction")
-    }
-
-    /// The purge point: the last entry removed as covered by a snapshot.
-    pub(crate) fn purged(&self) -> io::Result<Option<LogId>> {
-        self.get_meta(KEY_PURGED)
-    }
-
-    /// The log id of the last entry at or below `index`, if any.
-    pub(crate) fn last_entry_id_upto(&self, index: u64) -> io::Result<Option<LogId>> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-        let last = table
-            .range(..=index)
-            .map_err(|e| self.err(e))?
-            .next_back()
-            .transpose()
-            .map_err(|e| self.err(e))?;
-        match last {
-            Some((_, v)) => Ok(Some(decode::<Entry>("entry", v.value())?.log_id)),
-            None => Ok(None),
-        }
-    }
-
     /// The last log id in the log, if any entries remain.
-    pub(crate) fn last_entry_id(&self) -> io::Result<Option<LogId>> {
+    fn last_entry_id(&self) -> io::Result<Option<LogId>> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
         let last = table.last().map_err(|e| self.err(e))?;
@@ -227,11 +180,7 @@ impl LogStore {
         Ok(log_id)
     }
 
-    pub(crate) fn read_range(
-        &self,
-        start: u64,
-        end_inclusive: Option<u64>,
-    ) -> io::Result<Vec<Entry>> {
+    fn read_range(&self, start: u64, end_inclusive: Option<u64>) -> io::Result<Vec<Entry>> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
         let iter = match end_inclusive {
@@ -247,53 +196,17 @@ impl LogStore {
         Ok(out)
     }
 
-    /// Applies `writes` in order, in one transaction, fsynced if `durable`.
-    pub(crate) fn write_batch<'a>(
-        &self,
-        writes: impl IntoIterator<Item = &'a LogWrite>,
-        durable: bool,
-    ) -> io::Result<()> {
+    fn write_entries(&self, entries: Vec<Entry>) -> io::Result<()> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let durability = if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        txn.set_durability(durability).map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
         {
-            let mut log = txn.open_table(LOG).map_err(|e| self.err(e))?;
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            let mut buf = Vec::new();
-            for write in writes {
-                match write {
-                    LogWrite::Entries(entries) => {
-                        for entry in entries {
-                            buf.clear();
-                            bincode::serialize_into(&mut buf, &**entry)
-                                .map_err(|e| io_err("encode", e))?;
-                            log.insert(entry.log_id.index, buf.as_slice())
-                                .map_err(|e| self.err(e))?;
-                        }
-                    }
-                    LogWrite::TruncateFrom(from) => {
-                        log.retain_in(*from.., |_, _| false)
-                            .map_err(|e| self.err(e))?;
-                    }
-                    LogWrite::PurgeUpTo(purged) => {
-                        log.retain_in(..=purged.index, |_, _| false)
-                            .map_err(|e| self.err(e))?;
-                        meta.insert(KEY_PURGED, encode(purged)?.as_slice())
-                            .map_err(|e| self.err(e))?;
-                    }
-                    LogWrite::Vote(vote) => {
-                        meta.insert(KEY_VOTE, encode(vote)?.as_slice())
-                            .map_err(|e| self.err(e))?;
-                    }
-                    LogWrite::Committed(committed) => {
-                        meta.insert(KEY_COMMITTED, encode(committed)?.as_slice())
-                            .map_err(|e| self.err(e))?;
-                    }
-                }
+            let mut table = txn.open_table(LOG).map_err(|e| self.err(e))?;
+            for entry in &entries {
+                let bytes = encode(entry)?;
+                table
+                    .insert(entry.log_id.index, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
             }
         }
         txn.commit().map_err(|e| self.err(e))
@@ -320,5 +233,124 @@ impl LogStore {
             }
         }
         txn.commit().map_err(|e| self.err(e))
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> io::Result<T>
+    where
+        F: FnOnce(LogStore) -> io::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .map_err(|e| io_err("worker", e))?
+    }
+}
+
+fn bounds_to_range<RB: RangeBounds<u64>>(range: &RB) -> Option<(u64, Option<u64>)> {
+    let start = match range.start_bound() {
+        Bound::Included(s) => *s,
+        Bound::Excluded(s) => s.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(e) => Some(*e),
+        Bound::Excluded(e) => Some(e.checked_sub(1)?),
+        Bound::Unbounded => None,
+    };
+    if let Some(end) = end {
+        if end < start {
+            return None;
+        }
+    }
+    Some((start, end))
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let Some((start, end)) = bounds_to_range(&range) else {
+            return Ok(Vec::new());
+        };
+        self.blocking(move |s| s.read_range(start, end)).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        self.get_meta(KEY_VOTE)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged: Option<LogId> = self.get_meta(KEY_PURGED)?;
+        let last = self.last_entry_id()?.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let vote = *vote;
+        self.blocking(move |s| s.put_meta(KEY_VOTE, &vote, Durability::Immediate))
+            .await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Not fsynced on its own: it only lets a restart re-apply sooner, and becomes
+        // durable with the next append.
+        match committed {
+            Some(c) => self.put_meta(KEY_COMMITTED, &c, Durability::None),
+            None => Ok(()),
+        }
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        self.get_meta(KEY_COMMITTED)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let result = self.blocking(move |s| s.write_entries(entries)).await;
+        match result {
+            Ok(()) => {
+                callback.io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map(|l| l.index + 1).unwrap_or(0);
+        self.blocking(move |s| s.remove_range((Bound::Included(from), Bound::Unbounded), None))
+            .await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let upto = log_id.index;
+        self.blocking(move |s| {
+            s.remove_range((Bound::Unbounded, Bound::Included(upto)), Some(&log_id))
+        })
+        .await
     }
 }

@@ -24,7 +24,6 @@ use crate::identity;
 use crate::join;
 use crate::log_store::LogStore;
 use crate::network::{PeerChannels, PeerNetwork};
-use crate::raft_log::RaftLog;
 use crate::read_index::{ReadIndexBatcher, RoundOutcome};
 use crate::state_machine::StateMachine;
 use crate::stop::StopSignal;
@@ -202,9 +201,7 @@ impl RaftNode {
         };
 
         let log_path = dir.log_path();
-        let log_store = LogStore::open(&log_path)
-            .and_then(RaftLog::new)
-            .map_err(|e| io_err(&log_path, e))?;
+        let log_store = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
         let db_path = dir.db_path();
         let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;
         let applied = Arc::new(AtomicU64::new(0));
