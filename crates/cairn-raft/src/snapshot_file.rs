@@ -68,6 +68,23 @@ fn header_len(meta: &SnapshotMeta) -> io::Result<u64> {
     bincode::serialized_size(meta).map_err(|e| io::Error::other(e.to_string()))
 }
 
+/// Most bytes a snapshot's meta (its membership) may take in a file.
+const MAX_META_BYTES: u64 = 16 << 20;
+
+/// Decodes the meta at the start of a file of `file_len` bytes. The decoder
+/// may not read past the file or [`MAX_META_BYTES`]: a damaged length inside
+/// the meta is an error, never an allocation of that many bytes (bincode
+/// sizes its buffer from the length it reads when decoding from a stream).
+fn read_meta(input: &mut impl Read, file_len: u64) -> Result<SnapshotMeta, bincode::Error> {
+    use bincode::Options;
+    // The options `bincode::serialize` writes with, plus the limit.
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(file_len.min(MAX_META_BYTES))
+        .deserialize_from(input)
+}
+
 fn write_header(out: &mut impl Write, meta: &SnapshotMeta, len: u64) -> io::Result<()> {
     bincode::serialize_into(&mut *out, meta).map_err(|e| io::Error::other(e.to_string()))?;
     out.write_all(&len.to_le_bytes())
@@ -103,8 +120,7 @@ impl SnapshotFile {
         };
         let file_len = file.metadata().map_err(with_path(path))?.len();
         let mut header = io::BufReader::with_capacity(64 * 1024, &file);
-        let meta: SnapshotMeta =
-            bincode::deserialize_from(&mut header).map_err(|e| corrupt(path, e))?;
+        let meta = read_meta(&mut header, file_len).map_err(|e| corrupt(path, e))?;
         let mut len = [0u8; 8];
         header
             .read_exact(&mut len)
@@ -344,22 +360,31 @@ impl IncomingFile {
     }
 }
 
+/// Helpers for the tests of snapshot files and their transfer.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
 
-    fn meta(index: u64) -> SnapshotMeta {
+    /// A snapshot's meta, told apart by the index it was taken at.
+    pub(crate) fn meta(index: u64) -> SnapshotMeta {
         SnapshotMeta {
-            last_log_id: Some(crate::types::LogId::new_term_index(3, index)),
+            last_log_id: Some(crate::types::LogId::new_term_index(1, index)),
             ..Default::default()
         }
     }
 
-    fn all_data(s: &SnapshotFile) -> Vec<u8> {
+    /// All of a snapshot's data.
+    pub(crate) fn contents(s: &SnapshotFile) -> Vec<u8> {
         let mut out = Vec::new();
         s.data().read_to_end(&mut out).expect("read");
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{contents as all_data, meta};
+    use super::*;
 
     #[test]
     fn a_written_snapshot_reads_back() {
@@ -422,6 +447,39 @@ mod tests {
         longer.push(0);
         std::fs::write(&path, &longer).expect("extend");
         assert!(SnapshotFile::open(&path).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_inside_the_meta_is_refused_without_allocating_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = current_path(dir.path());
+        let mut members = std::collections::BTreeMap::new();
+        members.insert(
+            1,
+            crate::types::PeerNode {
+                name: "member-one".into(),
+                ..Default::default()
+            },
+        );
+        let membership = openraft::Membership::new(vec![[1].into()], members).expect("membership");
+        let with_member = SnapshotMeta {
+            last_membership: crate::types::Membership::new(None, membership),
+            ..meta(5)
+        };
+        SnapshotFile::write_bytes(&path, &with_member, b"data").expect("write");
+        let mut bytes = std::fs::read(&path).expect("read");
+        // The member name's length prefix now claims 2^60 bytes.
+        let name = b"member-one";
+        let mut prefixed = (name.len() as u64).to_le_bytes().to_vec();
+        prefixed.extend_from_slice(name);
+        let at = bytes
+            .windows(prefixed.len())
+            .position(|w| w == prefixed.as_slice())
+            .expect("the name is in the file");
+        bytes[at..at + 8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        std::fs::write(&path, &bytes).expect("damage");
+        let err = SnapshotFile::open(&path).expect_err("damaged meta");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -217,21 +217,7 @@ impl SnapshotAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A snapshot's meta, told apart by the index it was taken at.
-    fn meta(index: u64) -> SnapshotMeta {
-        SnapshotMeta {
-            last_log_id: Some(crate::types::LogId::new_term_index(1, index)),
-            ..Default::default()
-        }
-    }
-
-    fn contents(s: &SnapshotFile) -> Vec<u8> {
-        use std::io::Read;
-        let mut out = Vec::new();
-        s.data().read_to_end(&mut out).expect("read");
-        out
-    }
+    use crate::snapshot_file::test_support::{contents, meta};
 
     /// Files in the snapshot directory.
     fn files(dir: &Path) -> usize {
@@ -265,7 +251,7 @@ mod tests {
                 data, meta, chunks, ..
             }) => {
                 assert_eq!(contents(&data), b"abcde");
-                assert_eq!(meta, super::tests::meta(1));
+                assert_eq!(meta, crate::snapshot_file::test_support::meta(1));
                 assert_eq!(chunks, 3);
             }
             other => panic!("{other:?}"),

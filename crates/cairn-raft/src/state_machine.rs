@@ -150,13 +150,8 @@ impl StateMachine {
             last_membership: state.membership.clone(),
         };
         self.store.sync().map_err(io_other)?;
-        self.export_snapshot_file(&meta).map(drop)
-    }
-
-    /// Streams the store's state into the Raft snapshot file.
-    fn export_snapshot_file(&self, meta: &SnapshotMeta) -> io::Result<SnapshotFile> {
         let view = self.store.snapshot_view().map_err(io_other)?;
-        write_view(&self.snapshot_path, meta, &view)
+        write_view(&self.snapshot_path, &meta, &view).map(drop)
     }
 }
 
