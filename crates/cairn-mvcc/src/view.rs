@@ -94,16 +94,34 @@ pub(crate) fn plan(
     })
 }
 
-/// Fetches the planned values.
+/// Below this many values a range fetches them in key order; from it on, in
+/// revision order (see [`fetch`]).
+const FETCH_IN_REVISION_ORDER_FROM: usize = 64;
+
+/// Fetches the planned values. A large range fetches them in revision order,
+/// the `kv` table's own order, and puts each back in its key's place: keys
+/// written at different times have their values scattered over the table, so
+/// fetching in key order would visit its leaf pages at random and, once the
+/// table is larger than redb's cache, read most of them from the file again
+/// (a range over 100,000 keys spent most of its time there).
 pub(crate) fn fetch<T: KvSource + ?Sized>(
     kv: &T,
     plan: RangePlan,
 ) -> Result<RangeResult, StoreError> {
-    let kvs = plan
-        .revs
-        .iter()
-        .map(|&rev| kv.value_at(rev))
-        .collect::<Result<Vec<_>, _>>()?;
+    let revs = &plan.revs;
+    let kvs = if revs.len() < FETCH_IN_REVISION_ORDER_FROM {
+        revs.iter()
+            .map(|&rev| kv.value_at(rev))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let mut order: Vec<usize> = (0..revs.len()).collect();
+        order.sort_unstable_by_key(|&i| revs[i]);
+        let mut kvs = vec![KeyValue::default(); revs.len()];
+        for i in order {
+            kvs[i] = kv.value_at(revs[i])?;
+        }
+        kvs
+    };
     Ok(RangeResult {
         kvs,
         count: plan.count,

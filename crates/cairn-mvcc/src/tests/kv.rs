@@ -164,6 +164,49 @@ fn range_end_forms() {
 }
 
 #[test]
+fn a_large_range_returns_values_in_key_order_whatever_order_they_were_written_in() {
+    // Enough keys that the values are fetched in revision order and put back.
+    let s = TestStore::new();
+    let key = |i: usize| format!("k{i:03}");
+    for n in 0..200 {
+        s.put(&key(n * 37 % 200), &format!("v{n}"));
+    }
+    let at = s.current_revision();
+    for n in (0..200).step_by(3) {
+        s.put(&key(n), &format!("w{n}"));
+    }
+    let latest = s.pairs(&range_req("k", "l"));
+    let expected: Vec<(String, String)> = (0..200)
+        .map(|i| {
+            let first = (0..200).find(|n| n * 37 % 200 == i).unwrap();
+            let value = if i % 3 == 0 {
+                format!("w{i}")
+            } else {
+                format!("v{first}")
+            };
+            (key(i), value)
+        })
+        .collect();
+    assert_eq!(latest, expected);
+    let before = s.pairs(&RangeRequest {
+        revision: at,
+        ..range_req("k", "l")
+    });
+    let expected_before: Vec<(String, String)> = (0..200)
+        .map(|i| {
+            let first = (0..200).find(|n| n * 37 % 200 == i).unwrap();
+            (key(i), format!("v{first}"))
+        })
+        .collect();
+    assert_eq!(before, expected_before);
+    let limited = s.pairs(&RangeRequest {
+        limit: 150,
+        ..range_req("k", "l")
+    });
+    assert_eq!(limited, expected[..150]);
+}
+
+#[test]
 fn limit_count_more_keys_only_count_only() {
     let s = TestStore::new();
     fill(&s);
