@@ -51,7 +51,7 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> io::Result<T> {
 /// How much memory redb may use to cache the log's pages. Entries are read back
 /// soon after they are appended (replication, apply), while still cached; redb's
 /// 1 GiB default would keep every entry since the last purge in memory.
-const LOG_CACHE_BYTES: usize = 8 << 20;
+const LOG_CACHE_BYTES: usize = 4 << 20;
 
 impl LogStore {
     /// Opens (or creates) the log file. A file that is not a valid log is an error
