@@ -81,8 +81,14 @@ fn ensure_empty(dir: &Path) -> Result<(), NodeError> {
 /// temporary name next to it and renamed into place at the end, so a failure
 /// leaves nothing behind. The store database and the Raft snapshot file are
 /// both written from `state`'s rows, on two threads at once (neither is read
-/// back to make the other). Returns the new member's identity.
-pub fn restore(target: &RestoreTarget, state: RestoredState<'_>) -> Result<Identity, NodeError> {
+/// back to make the other). `approve` runs once all of it is written, before
+/// the rename: an error from it discards the data dir (a check of the input
+/// that ran meanwhile). Returns the new member's identity.
+pub fn restore(
+    target: &RestoreTarget,
+    state: RestoredState<'_>,
+    approve: impl FnOnce() -> Result<(), NodeError>,
+) -> Result<Identity, NodeError> {
     ensure_empty(&target.data_dir)?;
     let cfg = NodeConfig {
         name: target.name.clone(),
@@ -138,7 +144,8 @@ pub fn restore(target: &RestoreTarget, state: RestoredState<'_>) -> Result<Ident
         let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
         log.reset(&point, &Vote::new(1, identity.member_id))
             .map_err(|e| io_err(&log_path, e))?;
-        dir.write_identity(&identity)
+        dir.write_identity(&identity)?;
+        approve()
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&staging);

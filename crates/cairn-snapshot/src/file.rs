@@ -31,22 +31,35 @@ fn go_bytes(b: &[u8]) -> String {
 /// bytes. A file without a trailer is accepted only with `skip_hash_check`; with it,
 /// a present trailer is stripped without being checked.
 pub fn verify(file: &[u8], skip_hash_check: bool) -> Result<&[u8], SnapshotError> {
+    let db = database(file, skip_hash_check)?;
+    if !skip_hash_check {
+        check_hash(file)?;
+    }
+    Ok(db)
+}
+
+/// [`verify`] without hashing: the database bytes of `file`, or the error
+/// `verify` gives for a file whose trailer is missing. A caller that uses this
+/// must call [`check_hash`] (unless `skip_hash_check`) before trusting them.
+pub fn database(file: &[u8], skip_hash_check: bool) -> Result<&[u8], SnapshotError> {
     match split_trailer(file) {
-        Some((db, expected)) => {
-            if !skip_hash_check {
-                let actual = Sha256::digest(db);
-                if actual.as_slice() != expected {
-                    return Err(SnapshotError::HashMismatch {
-                        expected: go_bytes(&expected),
-                        actual: go_bytes(&actual),
-                    });
-                }
-            }
-            Ok(db)
-        }
+        Some((db, _)) => Ok(db),
         None if skip_hash_check => Ok(file),
         None => Err(SnapshotError::MissingTrailer),
     }
+}
+
+/// The hash half of [`verify`]: `file` must end with the SHA-256 of the rest.
+pub fn check_hash(file: &[u8]) -> Result<(), SnapshotError> {
+    let (db, expected) = split_trailer(file).ok_or(SnapshotError::MissingTrailer)?;
+    let actual = Sha256::digest(db);
+    if actual.as_slice() != expected {
+        return Err(SnapshotError::HashMismatch {
+            expected: go_bytes(&expected),
+            actual: go_bytes(&actual),
+        });
+    }
+    Ok(())
 }
 
 /// [`verify`] (without `skip_hash_check`) for a file that arrives in pieces, so
@@ -176,6 +189,19 @@ mod tests {
             "snapshot missing hash but --skip-hash-check=false"
         );
         assert_eq!(verify(&db, true).unwrap(), &db[..]);
+
+        // The two halves of `verify`, for a caller that hashes meanwhile.
+        assert_eq!(database(&bad, false).unwrap(), &bad[..db.len()]);
+        assert_eq!(
+            check_hash(&bad).unwrap_err().to_string(),
+            verify(&bad, false).unwrap_err().to_string()
+        );
+        check_hash(&file).unwrap();
+        assert_eq!(
+            database(&db, false).unwrap_err().to_string(),
+            verify(&db, false).unwrap_err().to_string()
+        );
+        assert_eq!(database(&db, true).unwrap(), &db[..]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cairn_raft::bootstrap::{self, RestoreTarget, RestoredState};
+use cairn_raft::NodeError;
 
 use crate::cli::SnapshotRestoreArgs;
 use crate::commands::{arg_bytes, Ctx};
@@ -290,6 +291,10 @@ pub fn restore(ctx: &mut Ctx<'_>, a: &SnapshotRestoreArgs) -> Result<(), CtlErro
 /// Restores an etcd snapshot (`bytes`, read from `path`) into `target` (a
 /// new data dir), moving the revision forward by `bump` and marking it
 /// compacted if `mark`. Logs etcdutl's lines; returns the new member's identity.
+///
+/// The file's SHA-256 is checked on a thread of its own while the data dir is
+/// built (the data dir only appears once it passed), and a mismatch is the
+/// error reported whatever else failed, as etcdutl checks the hash first.
 pub(crate) fn restore_into(
     ctx: &mut Ctx<'_>,
     path: &Path,
@@ -299,9 +304,39 @@ pub(crate) fn restore_into(
     bump: i64,
     mark: bool,
 ) -> Result<cairn_raft::datadir::Identity, CtlError> {
-    let data_dir = target.data_dir.clone();
-    let db = cairn_snapshot::file::verify(bytes, skip_hash_check)
+    let db = cairn_snapshot::file::database(bytes, skip_hash_check)
         .map_err(|e| CtlError::error(e.to_string()))?;
+    std::thread::scope(|s| {
+        let mut hashing =
+            (!skip_hash_check).then(|| s.spawn(|| cairn_snapshot::file::check_hash(bytes)));
+        let mut hash_result = move || -> Result<(), String> {
+            match hashing.take().map(|h| h.join()) {
+                None => Ok(()),
+                Some(Ok(checked)) => checked.map_err(|e| e.to_string()),
+                Some(Err(_)) => Err("checking the snapshot's hash panicked".into()),
+            }
+        };
+        let approve = || hash_result().map_err(NodeError::Config);
+        let restored = restore_checked_file(ctx, path, db, target, bump, mark, approve);
+        // Joined here when the restore failed before `approve` ran (a second
+        // call answers Ok at once).
+        hash_result().map_err(CtlError::error)?;
+        restored
+    })
+}
+
+/// [`restore_into`] once the trailer is known to be there: `db` is the bbolt
+/// image; `approve` is called before the data dir is put in place.
+fn restore_checked_file(
+    ctx: &mut Ctx<'_>,
+    path: &Path,
+    db: &[u8],
+    target: &RestoreTarget,
+    bump: i64,
+    mark: bool,
+    approve: impl FnOnce() -> Result<(), NodeError>,
+) -> Result<cairn_raft::datadir::Identity, CtlError> {
+    let data_dir = target.data_dir.clone();
     // The `key` bucket's rows stay in `bytes`: they are written from there.
     let (data, kvs) =
         cairn_snapshot::read_etcd_borrowed(db).map_err(|e| CtlError::error(e.to_string()))?;
@@ -334,7 +369,8 @@ pub(crate) fn restore_into(
         current_revision: if bump > 0 { bumped } else { current },
         compact_revision: if mark { bumped } else { compacted },
     };
-    let identity = bootstrap::restore(target, state).map_err(|e| CtlError::error(e.to_string()))?;
+    let identity =
+        bootstrap::restore(target, state, approve).map_err(|e| CtlError::error(e.to_string()))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
