@@ -40,7 +40,7 @@ mod tests;
 pub use apply::{needs_space, ApplyEntry, ApplyResponse, ApplyResult, ALARM_NOSPACE};
 pub use bulk_load::{create_store, StoreRows};
 pub use error::{KvError, KvErrorCode, StoreError};
-pub use etcd_rows::EtcdRows;
+pub use etcd_rows::{EtcdTables, KeyBucketRows};
 pub use import::SnapshotBuilder;
 pub use lease::{LeaseInfo, MAX_LEASE_TTL};
 pub use snapshot::record_size;

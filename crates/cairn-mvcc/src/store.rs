@@ -522,9 +522,15 @@ impl Store {
         self.read_state().leases.ids().collect()
     }
 
-    /// What an etcd-format snapshot of this store holds, read consistently.
-    pub fn etcd_rows(&self) -> Result<crate::EtcdRows, StoreError> {
-        crate::etcd_rows::read(&self.db())
+    /// Hands what an etcd-format snapshot of this store holds to `visit`, all from
+    /// one read transaction: the small tables read out, and the `key` bucket rows
+    /// to walk in order (not copied). A defragmentation waits until `visit`
+    /// returns, so `visit` must not wait for one.
+    pub fn visit_etcd_rows<T, E: From<StoreError>>(
+        &self,
+        visit: impl FnOnce(crate::EtcdTables, &crate::KeyBucketRows) -> Result<T, E>,
+    ) -> Result<T, E> {
+        crate::etcd_rows::visit(&self.db(), visit)
     }
 
     /// The complete state (every table, `raft_state` included) as one blob.

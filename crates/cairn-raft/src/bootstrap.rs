@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cairn_mvcc::{ApplyEntry, SnapshotBuilder, Store, StoreRows};
+use cairn_mvcc::{ApplyEntry, SnapshotBuilder, Store, StoreError, StoreRows};
 use openraft::EntryPayload;
 
 use crate::datadir::{io_err, DataDir, Identity};
@@ -383,18 +383,20 @@ fn bump_and_mark_compacted(
     applied_index: u64,
     raft_state: &[u8],
 ) -> Result<(), NodeError> {
-    let rows = store.etcd_rows().map_err(store_err)?;
     let bumped = store.current_revision().saturating_add(bump);
     let mut builder = SnapshotBuilder::new();
-    for (k, v) in &rows.kvs {
-        builder.key_bucket_row(k, v).map_err(store_err)?;
-    }
-    for (id, ttl) in &rows.leases {
-        builder.lease(*id, *ttl).map_err(store_err)?;
-    }
-    for m in &rows.members {
-        builder.member(m).map_err(store_err)?;
-    }
+    store
+        .visit_etcd_rows(|tables, key_rows| {
+            key_rows.for_each(|k, v| builder.key_bucket_row(k, v))?;
+            for (id, ttl) in &tables.leases {
+                builder.lease(*id, *ttl)?;
+            }
+            for m in &tables.members {
+                builder.member(m)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .map_err(store_err)?;
     let (blob, _) = builder
         .finish(
             Some(bumped),

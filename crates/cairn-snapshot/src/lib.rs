@@ -7,7 +7,9 @@ pub mod error;
 pub mod file;
 pub mod schema;
 
-pub use bbolt::{BoltReader, BoltWriter};
+pub use bbolt::{BoltBuilder, BoltReader, BucketWriter};
 pub use error::SnapshotError;
 pub use file::{split_trailer, status, verify, with_trailer, Status, StreamVerifier};
-pub use schema::{read_etcd, read_etcd_borrowed, write_etcd, write_etcd_owned, EtcdData, Member};
+pub use schema::{
+    read_etcd, read_etcd_borrowed, write_etcd, write_etcd_with_key_rows, EtcdData, Member,
+};

@@ -1,13 +1,14 @@
 //! etcd's schema inside the bbolt file: the ten buckets, the revision-keyed `key`
 //! bucket, meta/auth/cluster scalars, leases and members. `read_etcd` decodes a
-//! database image into [`EtcdData`]; `write_etcd` encodes one back. Values etcd stores
-//! as protobuf that Cairn does not need to interpret (key-values, users, roles,
-//! alarms) are carried as raw bytes; small protobuf helpers are provided for
-//! `mvccpb.KeyValue` and `leasepb.Lease`.
+//! database image into [`EtcdData`]; `write_etcd` encodes one back, and
+//! `write_etcd_with_key_rows` does so taking the `key` bucket's rows as they are
+//! read. Values etcd stores as protobuf that Cairn does not need to interpret
+//! (key-values, users, roles, alarms) are carried as raw bytes; small protobuf
+//! helpers are provided for `mvccpb.KeyValue` and `leasepb.Lease`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::bbolt::{BoltReader, BoltWriter};
+use crate::bbolt::{BoltBuilder, BoltReader, BucketWriter};
 use crate::error::{lossy, SnapshotError};
 
 /// Raw `(key, value)` pairs of one bucket.
@@ -419,33 +420,93 @@ pub fn read_etcd_borrowed(db: &[u8]) -> Result<(EtcdData, Vec<(&[u8], &[u8])>), 
 }
 
 /// Encodes `data` as a bbolt image (no trailer) with all ten etcd buckets and no
-/// `storageVersion`.
+/// `storageVersion`. Rows may come in any order.
 pub fn write_etcd(data: &EtcdData) -> Result<Vec<u8>, SnapshotError> {
-    write_etcd_owned(data.clone())
+    // Rows `extra` gives the `key` bucket join the revisions.
+    let extra_key_rows = data.extra.iter().filter(|(b, _, _)| b == BUCKET_KEY);
+    let mut kvs: BorrowedEntries<'_> = data
+        .kvs
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .chain(extra_key_rows.map(|(_, k, v)| (k.as_slice(), v.as_slice())))
+        .collect();
+    kvs.sort_by(|a, b| a.0.cmp(b.0));
+    write_image(data, |bucket| {
+        bucket.expect_entries(kvs.len() as u64);
+        kvs.iter().try_for_each(|(k, v)| bucket.put(k, v))
+    })
 }
 
-/// [`write_etcd`], moving the rows into the image instead of copying them.
-pub fn write_etcd_owned(data: EtcdData) -> Result<Vec<u8>, SnapshotError> {
+/// [`write_etcd`] with the `key` bucket's rows put by `key_rows`, in strictly
+/// ascending key order, as they are read: of that bucket only the page image is
+/// held (telling it how many rows to expect saves regrowing the image). `data`
+/// must carry no `key` bucket rows itself (`kvs` empty, none in `extra`).
+pub fn write_etcd_with_key_rows<E: From<SnapshotError>>(
+    data: &EtcdData,
+    key_rows: impl FnOnce(&mut BucketWriter<'_>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    if !data.kvs.is_empty() || data.extra.iter().any(|(b, _, _)| b == BUCKET_KEY) {
+        return Err(SnapshotError::InvalidInput(
+            "key bucket rows given both in the data and as a stream".into(),
+        )
+        .into());
+    }
+    write_image(data, key_rows)
+}
+
+/// Lays out the buckets of `data` in name order, the `key` bucket's rows put by
+/// `key_rows` (those in `data` are not looked at).
+fn write_image<E: From<SnapshotError>>(
+    data: &EtcdData,
+    key_rows: impl FnOnce(&mut BucketWriter<'_>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let mut before_key = other_buckets(data)?;
+    let after_key = before_key.split_off(BUCKET_KEY);
+    let mut builder = BoltBuilder::new();
+    for (name, entries) in before_key {
+        put_sorted(&mut builder, &name, entries)?;
+    }
+    builder.bucket(BUCKET_KEY, key_rows)?;
+    for (name, entries) in after_key {
+        put_sorted(&mut builder, &name, entries)?;
+    }
+    Ok(builder.finish()?)
+}
+
+/// Adds bucket `name` with `entries`, sorted first.
+fn put_sorted(
+    builder: &mut BoltBuilder,
+    name: &[u8],
+    mut entries: RawEntries,
+) -> Result<(), SnapshotError> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    builder.bucket(name, |bucket| {
+        entries.iter().try_for_each(|(k, v)| bucket.put(k, v))
+    })
+}
+
+/// Every bucket but `key` (etcd's nine plus any named in `extra`), by name, with
+/// its entries unsorted.
+fn other_buckets(
+    data: &EtcdData,
+) -> Result<std::collections::BTreeMap<Vec<u8>, RawEntries>, SnapshotError> {
     let mut buckets: std::collections::BTreeMap<Vec<u8>, RawEntries> = ETCD_BUCKETS
         .iter()
+        .filter(|b| **b != BUCKET_KEY)
         .map(|b| (b.to_vec(), Vec::new()))
         .collect();
-    // The `key` bucket (nearly all of the data) moves over in one piece.
-    buckets.insert(BUCKET_KEY.to_vec(), data.kvs);
     let mut put = |bucket: &[u8], k: Vec<u8>, v: Vec<u8>| {
         buckets.entry(bucket.to_vec()).or_default().push((k, v));
     };
-    for (k, v) in data.alarms {
-        put(BUCKET_ALARM, k, v);
-    }
-    for (k, v) in data.auth_users {
-        put(BUCKET_AUTH_USERS, k, v);
-    }
-    for (k, v) in data.auth_roles {
-        put(BUCKET_AUTH_ROLES, k, v);
-    }
-    for (k, v) in data.members_removed {
-        put(BUCKET_MEMBERS_REMOVED, k, v);
+    for (bucket, entries) in [
+        (BUCKET_ALARM, &data.alarms),
+        (BUCKET_AUTH_USERS, &data.auth_users),
+        (BUCKET_AUTH_ROLES, &data.auth_roles),
+        (BUCKET_MEMBERS_REMOVED, &data.members_removed),
+    ] {
+        for (k, v) in entries {
+            put(bucket, k.clone(), v.clone());
+        }
     }
     for (id, ttl) in &data.leases {
         put(
@@ -501,17 +562,13 @@ pub fn write_etcd_owned(data: EtcdData) -> Result<Vec<u8>, SnapshotError> {
             v.as_bytes().to_vec(),
         );
     }
-    for (b, k, v) in data.extra {
-        if b == BUCKET_META && k == META_STORAGE_VERSION {
+    for (b, k, v) in &data.extra {
+        if b == BUCKET_KEY || (b == BUCKET_META && k == META_STORAGE_VERSION) {
             continue;
         }
-        put(&b, k, v);
+        put(b, k.clone(), v.clone());
     }
-    let mut w = BoltWriter::new();
-    for (name, entries) in buckets {
-        w.bucket(&name, entries);
-    }
-    w.finish()
+    Ok(buckets)
 }
 
 #[cfg(test)]
@@ -570,9 +627,9 @@ mod tests {
         assert!(back.peer_urls.is_empty());
     }
 
-    #[test]
-    fn etcd_round_trip() {
-        let data = EtcdData {
+    /// A little of everything the schema holds.
+    fn sample_data() -> EtcdData {
+        EtcdData {
             kvs: vec![
                 (
                     revision_key(2, 0, false),
@@ -615,7 +672,12 @@ mod tests {
                 br#"{"voters":[1]}"#.to_vec(),
             )],
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn etcd_round_trip() {
+        let data = sample_data();
         let db = write_etcd(&data).unwrap();
         let reader = BoltReader::new(&db).unwrap();
         let names = reader.buckets().unwrap();
@@ -634,6 +696,42 @@ mod tests {
         assert_eq!(
             read_etcd(&write_etcd(&with_version).unwrap()).unwrap(),
             data
+        );
+    }
+
+    fn put_all(bucket: &mut BucketWriter<'_>, rows: &RawEntries) -> Result<(), SnapshotError> {
+        rows.iter().try_for_each(|(k, v)| bucket.put(k, v))
+    }
+
+    #[test]
+    fn key_rows_put_as_read_give_the_same_file() {
+        let mut data = sample_data();
+        // Enough rows for a `key` bucket of several pages, given out of order.
+        data.kvs.extend((5..400).rev().map(|rev| {
+            let value = vec![rev as u8; 100 + rev as usize % 300];
+            (revision_key(rev, 0, rev % 7 == 0), value)
+        }));
+        let whole = write_etcd(&data).unwrap();
+        let mut rows = std::mem::take(&mut data.kvs);
+        rows.sort();
+        let streamed = write_etcd_with_key_rows(&data, |b| put_all(b, &rows)).unwrap();
+        assert_eq!(streamed, whole);
+        let mut for_rows = data.clone();
+        for_rows.kvs = rows.clone();
+        assert_eq!(read_etcd(&streamed).unwrap(), for_rows);
+
+        // Rows out of order, or also present in the data, are refused.
+        let mut unsorted = rows.clone();
+        unsorted.swap(10, 11);
+        let res = write_etcd_with_key_rows(&data, |b| put_all(b, &unsorted));
+        assert!(
+            matches!(res, Err(SnapshotError::InvalidInput(_))),
+            "{res:?}"
+        );
+        let res = write_etcd_with_key_rows(&for_rows, |b| put_all(b, &rows));
+        assert!(
+            matches!(res, Err(SnapshotError::InvalidInput(_))),
+            "{res:?}"
         );
     }
 }

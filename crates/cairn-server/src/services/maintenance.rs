@@ -13,6 +13,7 @@ use cairn_proto::etcdserverpb::{
     MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use cairn_raft::kv_error_status;
+use prost::bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
@@ -177,22 +178,23 @@ impl Maintenance for MaintenanceService {
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("etcdserver: snapshot: {e:#}")))?;
         Ok(Response::new(Box::pin(tokio_stream::iter(
-            SnapshotChunks::new(db),
+            SnapshotChunks::new(db.into()),
         ))))
     }
 }
 
 /// The messages of a snapshot stream, made as they are sent: the database in
-/// [`SNAPSHOT_CHUNK`] pieces, hashed as they go, then its SHA-256.
+/// [`SNAPSHOT_CHUNK`] pieces (slices of it, not copies), hashed as they go,
+/// then its SHA-256.
 struct SnapshotChunks {
-    db: Vec<u8>,
+    db: Bytes,
     sent: usize,
     /// `None` once the digest is sent.
     hasher: Option<Sha256>,
 }
 
 impl SnapshotChunks {
-    fn new(db: Vec<u8>) -> SnapshotChunks {
+    fn new(db: Bytes) -> SnapshotChunks {
         SnapshotChunks {
             db,
             sent: 0,
@@ -209,19 +211,19 @@ impl Iterator for SnapshotChunks {
         let total = self.db.len();
         if self.sent < total {
             let end = total.min(self.sent + SNAPSHOT_CHUNK);
-            let chunk = &self.db[self.sent..end];
-            hasher.update(chunk);
+            let chunk = self.db.slice(self.sent..end);
+            hasher.update(&chunk);
             self.sent = end;
             return Some(Ok(SnapshotResponse {
                 remaining_bytes: (total - end) as u64,
-                blob: chunk.to_vec(),
+                blob: chunk,
                 ..Default::default()
             }));
         }
         let digest = self.hasher.take()?.finalize().to_vec();
         Some(Ok(SnapshotResponse {
             remaining_bytes: 0,
-            blob: digest,
+            blob: digest.into(),
             ..Default::default()
         }))
     }

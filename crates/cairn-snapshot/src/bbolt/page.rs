@@ -277,42 +277,52 @@ pub fn node_size(items: &[NodeItem<'_>]) -> usize {
     PAGE_HEADER_SIZE + items.iter().map(NodeItem::size).sum::<usize>()
 }
 
-/// Encodes a node (all items of one kind) into `out`, which must be at least
-/// `node_size(items)` bytes; writes header with `id`, `flags`, `count` and `overflow`.
-pub fn write_node(items: &[NodeItem<'_>], id: u64, overflow: u32, out: &mut [u8]) {
+/// Appends the encoding of a node (all items of one kind) to `out`: the header with
+/// `id`, `count` and `overflow`, the element records, then the keys and values,
+/// `node_size(items)` bytes in all.
+pub fn append_node(items: &[NodeItem<'_>], id: u64, overflow: u32, out: &mut Vec<u8>) {
     let flags = match items.first() {
         Some(NodeItem::Branch { .. }) => FLAG_BRANCH,
         _ => FLAG_LEAF,
     };
+    let mut header = [0u8; PAGE_HEADER_SIZE];
     PageHeader {
         id,
         flags,
         count: items.len() as u16,
         overflow,
     }
-    .write(out);
-    let mut data = PAGE_HEADER_SIZE + items.len() * ELEMENT_SIZE;
-    for (i, item) in items.iter().enumerate() {
-        let base = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        let pos = (data - base) as u32;
+    .write(&mut header);
+    out.extend_from_slice(&header);
+    // Offset of the next key from the start of the current element record.
+    let mut pos = items.len() * ELEMENT_SIZE;
+    for item in items {
+        let mut record = [0u8; ELEMENT_SIZE];
         match item {
             NodeItem::Leaf { flags, key, value } => {
-                out[base..base + 4].copy_from_slice(&flags.to_le_bytes());
-                out[base + 4..base + 8].copy_from_slice(&pos.to_le_bytes());
-                out[base + 8..base + 12].copy_from_slice(&(key.len() as u32).to_le_bytes());
-                out[base + 12..base + 16].copy_from_slice(&(value.len() as u32).to_le_bytes());
-                out[data..data + key.len()].copy_from_slice(key);
-                data += key.len();
-                out[data..data + value.len()].copy_from_slice(value);
-                data += value.len();
+                record[0..4].copy_from_slice(&flags.to_le_bytes());
+                record[4..8].copy_from_slice(&(pos as u32).to_le_bytes());
+                record[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
+                record[12..16].copy_from_slice(&(value.len() as u32).to_le_bytes());
+                pos += key.len() + value.len();
             }
             NodeItem::Branch { key, pgid } => {
-                out[base..base + 4].copy_from_slice(&pos.to_le_bytes());
-                out[base + 4..base + 8].copy_from_slice(&(key.len() as u32).to_le_bytes());
-                out[base + 8..base + 16].copy_from_slice(&pgid.to_le_bytes());
-                out[data..data + key.len()].copy_from_slice(key);
-                data += key.len();
+                record[0..4].copy_from_slice(&(pos as u32).to_le_bytes());
+                record[4..8].copy_from_slice(&(key.len() as u32).to_le_bytes());
+                record[8..16].copy_from_slice(&pgid.to_le_bytes());
+                pos += key.len();
             }
+        }
+        out.extend_from_slice(&record);
+        pos -= ELEMENT_SIZE;
+    }
+    for item in items {
+        match item {
+            NodeItem::Leaf { key, value, .. } => {
+                out.extend_from_slice(key);
+                out.extend_from_slice(value);
+            }
+            NodeItem::Branch { key, .. } => out.extend_from_slice(key),
         }
     }
 }
