@@ -361,6 +361,83 @@ async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
     assert_eq!(cairn_harness::files::tree_digest(&busy), before);
 }
 
+/// Runs `program args` with a pseudo-terminal as its stdin, stdout and stderr
+/// (Python's `pty`, as Python 3 is part of the test setup) and returns its
+/// exit code and what it wrote, or `None` if it has not finished by `deadline`
+/// (it is then killed: closing the terminal hangs it up).
+fn run_on_a_terminal(program: &Path, args: &[&str], deadline: Duration) -> Option<(i32, String)> {
+    const PTY_RUN: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(PTY_RUN)
+        .arg(program)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (part of the test setup) runs");
+    let started = std::time::Instant::now();
+    while started.elapsed() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return Some((
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// On a terminal `snapshot restore` draws a spinner while it works; it used
+/// to draw it from a thread of its own, which waited forever for stderr (held
+/// by cairnctl for its whole run), so the command never ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_on_a_terminal_finishes() {
+    let source = Cluster::start(ClusterSpec::new(cairn_bin(), 1))
+        .await
+        .expect("cairn member");
+    let ep = source.endpoint(0);
+    etcdctl(&ep, &["put", "k", "v"]);
+    let file = source.dir().join("snap.db");
+    etcdctl(&ep, &["snapshot", "save", file.to_str().expect("utf-8")]);
+    let target = source.dir().join("restored");
+    let outcome = run_on_a_terminal(
+        &cairnctl_bin(),
+        &[
+            "snapshot",
+            "restore",
+            file.to_str().expect("utf-8"),
+            "--data-dir",
+            target.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(60),
+    );
+    let (code, output) = outcome.expect("restore on a terminal did not finish within 60 s");
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("restored snapshot"), "{output}");
+    assert!(target.join("member").is_dir(), "{output}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_new_cluster_keeps_all_data() {
     let mut cluster = Cluster::start(ClusterSpec::new(cairn_bin(), 3))

@@ -19,6 +19,7 @@ pub mod recover;
 pub mod session;
 pub mod settings;
 pub mod snapshot;
+pub mod spinner;
 pub mod txn;
 pub mod version;
 pub mod watch;

@@ -12,23 +12,12 @@ use cairn_raft::bootstrap::{self, RestoreTarget, RestoredState};
 use cairn_raft::NodeError;
 
 use crate::cli::SnapshotRestoreArgs;
+use crate::commands::spinner::run_with_spinner;
 use crate::commands::{arg_bytes, Ctx};
 use crate::error::CtlError;
 use crate::golang::humanize_bytes;
 use crate::printer::Format;
 use crate::zaplog::{self, Field, LogStyle};
-
-/// A spinner on stderr while a long step runs, only when stderr is a terminal.
-fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(what.to_string());
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
-    Some(bar)
-}
 
 fn log(
     ctx: &mut Ctx<'_>,
@@ -334,7 +323,7 @@ fn restore_checked_file(
     target: &RestoreTarget,
     bump: i64,
     mark: bool,
-    approve: impl FnOnce() -> Result<(), NodeError>,
+    approve: impl FnOnce() -> Result<(), NodeError> + Send,
 ) -> Result<cairn_raft::datadir::Identity, CtlError> {
     let data_dir = target.data_dir.clone();
     // The `key` bucket's rows stay in `bytes`: they are written from there.
@@ -353,7 +342,6 @@ fn restore_checked_file(
         ],
     );
 
-    let bar = spinner("restoring snapshot");
     let mut newest = 1i64;
     for (key, _) in &kvs {
         if let Some((main, _, _)) = cairn_snapshot::schema::parse_revision_key(key) {
@@ -369,11 +357,10 @@ fn restore_checked_file(
         current_revision: if bump > 0 { bumped } else { current },
         compact_revision: if mark { bumped } else { compacted },
     };
-    let identity =
-        bootstrap::restore(target, state, approve).map_err(|e| CtlError::error(e.to_string()))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let identity = run_with_spinner(ctx.err, "restoring snapshot", || {
+        bootstrap::restore(target, state, approve)
+    })
+    .map_err(|e| CtlError::error(e.to_string()))?;
     let member = format!("{:x}", identity.member_id);
     let cluster = format!("{:x}", identity.cluster_id);
     log(
