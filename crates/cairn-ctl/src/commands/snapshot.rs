@@ -66,11 +66,18 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
     let mut client = crate::client::Client::new(settings);
     // Written and hashed as it arrives; renamed into place once checked.
     let mut out = PartialFile::create(&partial)?;
+    let mut stream = ctx
+        .block_on(client.snapshot())?
+        .map_err(|e| CtlError::error(e.message))?;
+    // As etcdctl: logged once the stream is open, before the transfer.
+    log(
+        ctx,
+        None,
+        "snapshot/v3_snapshot.go:73",
+        "fetching snapshot",
+        &[("endpoint", Field::Str(&endpoint))],
+    );
     let received = ctx.block_on(async {
-        let mut stream = client
-            .snapshot()
-            .await
-            .map_err(|e| CtlError::error(e.message))?;
         let mut check = cairn_snapshot::StreamVerifier::new();
         let mut received = 0u64;
         loop {
@@ -91,13 +98,6 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[std::ffi::OsString]) -> Result<(), CtlErr
         }
     })?;
     let (received, check) = received?;
-    log(
-        ctx,
-        None,
-        "snapshot/v3_snapshot.go:73",
-        "fetching snapshot",
-        &[("endpoint", Field::Str(&endpoint))],
-    );
     // A snapshot stream always ends with the SHA-256 of what came before.
     check
         .finish()
