@@ -272,15 +272,22 @@ async fn bump_revision_and_mark_compacted() {
     assert_eq!(put["header"]["revision"].as_i64(), Some(revision + 1001));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
+/// A one-member Cairn cluster holding `k` = `v`, and a snapshot of it saved
+/// with etcdctl in the cluster's directory (kept while the cluster lives).
+async fn one_key_snapshot() -> (Cluster, PathBuf) {
     let source = Cluster::start(ClusterSpec::new(cairn_bin(), 1))
         .await
         .expect("cairn member");
     let ep = source.endpoint(0);
     etcdctl(&ep, &["put", "k", "v"]);
-    let good = source.dir().join("good.db");
-    etcdctl(&ep, &["snapshot", "save", good.to_str().expect("utf-8")]);
+    let file = source.dir().join("one-key.db");
+    etcdctl(&ep, &["snapshot", "save", file.to_str().expect("utf-8")]);
+    (source, file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_snapshots_and_non_empty_dirs_are_refused() {
+    let (_source, good) = one_key_snapshot().await;
     let bytes = std::fs::read(&good).expect("read");
     let work = tempfile::tempdir().expect("tempdir");
 
@@ -413,13 +420,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 /// by cairnctl for its whole run), so the command never ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_on_a_terminal_finishes() {
-    let source = Cluster::start(ClusterSpec::new(cairn_bin(), 1))
-        .await
-        .expect("cairn member");
-    let ep = source.endpoint(0);
-    etcdctl(&ep, &["put", "k", "v"]);
-    let file = source.dir().join("snap.db");
-    etcdctl(&ep, &["snapshot", "save", file.to_str().expect("utf-8")]);
+    let (source, file) = one_key_snapshot().await;
     let target = source.dir().join("restored");
     let outcome = run_on_a_terminal(
         &cairnctl_bin(),
