@@ -1,0 +1,146 @@
+//! The log store's answers with the in-memory copy of its newest entries must be
+//! the file's answers: a random mix of appends, truncates and purges, checked
+//! after every step against a read that bypasses the copy.
+
+use std::ops::Bound;
+
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::{EntryPayload, RaftLogReader};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use cairn_proto::cairnpb::{internal_request, InternalRequest};
+use cairn_proto::etcdserverpb::PutRequest;
+
+use super::LogStore;
+use crate::types::{Entry, LogId, Request};
+
+fn entry(term: u64, index: u64, value_len: usize) -> Entry {
+    Entry {
+        log_id: LogId::new_term_index(term, index),
+        payload: EntryPayload::Normal(Request(InternalRequest {
+            // Distinct per (term, index), so a stale copy would compare unequal.
+            proposal_id: term * 1_000_000 + index,
+            request: Some(internal_request::Request::Put(PutRequest {
+                key: index.to_be_bytes().to_vec(),
+                value: vec![7; value_len],
+                ..Default::default()
+            })),
+        })),
+    }
+}
+
+async fn append(log: &mut LogStore, entries: Vec<Entry>) {
+    log.append(entries, IOFlushed::noop())
+        .await
+        .expect("append");
+}
+
+/// Ranges `start..end` at both ends of the stored entries and a few at random,
+/// through the reader and straight from the file, must agree.
+async fn assert_reads_match_file(
+    log: &mut LogStore,
+    rng: &mut StdRng,
+    (first, last): (u64, u64),
+    step: &str,
+) {
+    let mut ranges = Vec::new();
+    for start in [
+        0,
+        first.saturating_sub(1),
+        first,
+        first + 1,
+        last,
+        last + 1,
+        last + 2,
+    ] {
+        for end in [start, start + 1, start + 3, last, last + 1, last + 3] {
+            ranges.push((start, end));
+        }
+    }
+    for _ in 0..20 {
+        let start = rng.gen_range(0..=last + 2);
+        ranges.push((start, rng.gen_range(start..=last + 3)));
+    }
+    for (start, end) in ranges {
+        let read = log.try_get_log_entries(start..end).await.expect("read");
+        let file = if end > start {
+            log.read_range(start, Some(end - 1)).expect("file read")
+        } else {
+            Vec::new()
+        };
+        assert_eq!(read, file, "{step}: entries {start}..{end}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_agree_with_the_file_through_appends_truncates_and_purges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = LogStore::open(&dir.path().join("log.redb")).expect("open");
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let (mut first, mut last, mut term) = (1u64, 0u64, 1u64);
+    let mut hits = 0;
+    for step in 0..200 {
+        match rng.gen_range(0..10) {
+            // Truncate the tail, then write it again in a newer term (a new
+            // leader overwrote what this member had).
+            0..=1 if last >= first => {
+                let keep = rng.gen_range(first - 1..=last);
+                log.truncate_after((keep > 0).then(|| LogId::new_term_index(term, keep)))
+                    .await
+                    .expect("truncate");
+                last = keep;
+                term += 1;
+            }
+            2 if last > first => {
+                let upto = rng.gen_range(first..last);
+                log.purge(LogId::new_term_index(term, upto))
+                    .await
+                    .expect("purge");
+                first = upto + 1;
+            }
+            _ => {
+                let n = rng.gen_range(1..6);
+                let batch: Vec<Entry> = (last + 1..=last + n)
+                    .map(|i| entry(term, i, rng.gen_range(0..3000)))
+                    .collect();
+                append(&mut log, batch).await;
+                last += n;
+                // What was just appended is read from memory.
+                if log.recent().get(last + 1 - n, Some(last)).is_some() {
+                    hits += 1;
+                }
+            }
+        }
+        let step = format!("step {step}");
+        assert_reads_match_file(&mut log, &mut rng, (first, last), &step).await;
+    }
+    assert!(hits > 100, "only {hits} appends were kept in memory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_log_reads_from_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log.redb");
+    {
+        let mut log = LogStore::open(&path).expect("open");
+        append(&mut log, (1..=10).map(|i| entry(1, i, 10)).collect()).await;
+        log.truncate_after(Some(LogId::new_term_index(1, 6)))
+            .await
+            .expect("truncate");
+        append(&mut log, (7..=8).map(|i| entry(2, i, 10)).collect()).await;
+    }
+    let mut log = LogStore::open(&path).expect("reopen");
+    assert!(log.recent().get(1, Some(8)).is_none());
+    let read = log.try_get_log_entries(1..9).await.expect("read");
+    let want: Vec<Entry> = (1..=6)
+        .map(|i| entry(1, i, 10))
+        .chain((7..=8).map(|i| entry(2, i, 10)))
+        .collect();
+    assert_eq!(read, want);
+    assert!(log
+        .try_get_log_entries((Bound::Included(9), Bound::Unbounded))
+        .await
+        .expect("read past the end")
+        .is_empty());
+}
