@@ -24,9 +24,35 @@ fn serialize_proto<M: Message, S: Serializer>(m: &M, s: S) -> Result<S::Ok, S::E
     s.serialize_bytes(&m.encode_to_vec())
 }
 
+/// Decodes what `serialize_proto` wrote. Asked for as bytes, bincode hands
+/// over the whole run at once (borrowed when reading from a slice, as the peer
+/// service and the log do), where a `Vec<u8>` would be read one `u8` call at a
+/// time; the bytes on the wire and on disk are the same either way.
 fn deserialize_proto<'de, M: Message + Default, D: Deserializer<'de>>(d: D) -> Result<M, D::Error> {
-    let bytes: Vec<u8> = serde::Deserialize::deserialize(d)?;
-    M::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
+    d.deserialize_bytes(ProtoVisitor(std::marker::PhantomData))
+}
+
+struct ProtoVisitor<M>(std::marker::PhantomData<M>);
+
+impl<'de, M: Message + Default> serde::de::Visitor<'de> for ProtoVisitor<M> {
+    type Value = M;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("protobuf bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<M, E> {
+        M::decode(bytes).map_err(E::custom)
+    }
+
+    // Formats without a native byte string give a sequence of `u8`.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<M, A::Error> {
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(b) = seq.next_element::<u8>()? {
+            bytes.push(b);
+        }
+        M::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Serialize for Request {
@@ -112,5 +138,60 @@ pub(crate) struct RawBytes<'a>(pub &'a [u8]);
 impl serde::Serialize for RawBytes<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_bytes(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_proto::cairnpb::{internal_request, InternalRequest};
+    use cairn_proto::etcdserverpb::PutRequest;
+    use prost::Message;
+
+    use super::Request;
+
+    fn put(value_len: usize) -> Request {
+        Request(InternalRequest {
+            proposal_id: 42,
+            request: Some(internal_request::Request::Put(PutRequest {
+                key: b"key".to_vec(),
+                value: (0..value_len).map(|i| i as u8).collect(),
+                ..Default::default()
+            })),
+        })
+    }
+
+    #[test]
+    fn requests_are_stored_as_a_length_and_their_protobuf_bytes() {
+        for len in [0, 1, 300, 70_000] {
+            let request = put(len);
+            let proto = request.0.encode_to_vec();
+            // What every Cairn so far wrote and read: bincode's `Vec<u8>` layout.
+            let stored = bincode::serialize(&proto).expect("encode");
+            assert_eq!(bincode::serialize(&request).expect("encode"), stored);
+            let back: Request = bincode::deserialize(&stored).expect("decode");
+            assert_eq!(back, request);
+            let from_reader: Request =
+                bincode::deserialize_from(stored.as_slice()).expect("decode from a reader");
+            assert_eq!(from_reader, request);
+        }
+    }
+
+    #[test]
+    fn formats_without_byte_strings_and_damaged_bytes() {
+        let request = put(10);
+        let json = serde_json::to_vec(&request).expect("json");
+        let back: Request = serde_json::from_slice(&json).expect("json decode");
+        assert_eq!(back, request);
+
+        let stored = bincode::serialize(&request).expect("encode");
+        for cut in 0..stored.len() {
+            assert!(
+                bincode::deserialize::<Request>(&stored[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut lying = stored.clone();
+        lying[0] = 0xff; // a length far beyond the data
+        assert!(bincode::deserialize::<Request>(&lying).is_err());
     }
 }
