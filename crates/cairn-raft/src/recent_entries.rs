@@ -13,7 +13,13 @@ use std::collections::VecDeque;
 
 use crate::types::Entry;
 
-/// Entries held with the size they take encoded in the log file.
+/// What an entry costs in memory beyond its encoded bytes: the entry itself
+/// and the allocator's headers of its key and value buffers. Counted so that a
+/// flood of tiny entries (a few encoded bytes each) stays within the budget too.
+const PER_ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 64;
+
+/// Entries held with the memory each is counted for (encoded size plus
+/// [`PER_ENTRY_BYTES`]).
 pub(crate) struct RecentEntries {
     entries: VecDeque<(Entry, usize)>,
     bytes: usize,
@@ -21,8 +27,8 @@ pub(crate) struct RecentEntries {
 }
 
 impl RecentEntries {
-    /// An empty copy that keeps at most `budget` encoded bytes of entries
-    /// (always at least the newest append's last entry).
+    /// An empty copy that keeps at most `budget` bytes of entries, as counted
+    /// above (always at least the newest append's last entry).
     pub(crate) fn new(budget: usize) -> RecentEntries {
         RecentEntries {
             entries: VecDeque::new(),
@@ -44,7 +50,8 @@ impl RecentEntries {
     /// ones (the log was truncated or reset without this copy seeing it) replace
     /// them.
     pub(crate) fn appended(&mut self, appended: impl IntoIterator<Item = (Entry, usize)>) {
-        for (entry, size) in appended {
+        for (entry, encoded) in appended {
+            let size = encoded + PER_ENTRY_BYTES;
             let follows = match self.last_index() {
                 Some(last) => last.checked_add(1) == Some(entry.log_id.index),
                 None => true,
@@ -135,22 +142,23 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_entries_within_its_budget() {
-        let mut recent = RecentEntries::new(350);
+        let each = 100 + super::PER_ENTRY_BYTES;
+        let mut recent = RecentEntries::new(3 * each + each / 2);
         recent.appended((1..=5).map(blank));
-        // 3 entries of 100 bytes fit; the oldest were dropped.
+        // 3 entries fit; the oldest were dropped.
         assert_eq!(indexes(recent.get(3, Some(5))), Some(vec![3, 4, 5]));
         assert_eq!(recent.get(2, Some(5)), None);
         assert_eq!(recent.get(4, Some(6)), None);
         assert_eq!(recent.get(4, None), None);
         // One entry larger than the whole budget is still kept.
-        recent.appended([(blank(6).0, 1000)]);
+        recent.appended([(blank(6).0, 10 * each)]);
         assert_eq!(indexes(recent.get(6, Some(6))), Some(vec![6]));
         assert_eq!(recent.get(5, Some(6)), None);
     }
 
     #[test]
     fn entries_that_do_not_follow_on_replace_the_held_ones() {
-        let mut recent = RecentEntries::new(10_000);
+        let mut recent = RecentEntries::new(1 << 20);
         recent.appended((1..=5).map(blank));
         recent.appended((9..=10).map(blank));
         assert_eq!(recent.get(5, Some(5)), None);
