@@ -86,11 +86,12 @@ impl LogStore {
 
     /// The in-memory copy of the newest entries. A thread that panicked while
     /// holding it may have left it half-changed, so it is emptied then (reads
-    /// go to the file until the next append).
+    /// go to the file until the next append refills it).
     fn recent(&self) -> MutexGuard<'_, RecentEntries> {
         self.recent.lock().unwrap_or_else(|poisoned| {
             let mut recent = poisoned.into_inner();
             recent.clear();
+            self.recent.clear_poison();
             recent
         })
     }
