@@ -73,19 +73,20 @@ impl<'a, 't> WriteTxn<'a, 't> {
         Revision::new(self.begin_rev + 1, self.changes)
     }
 
-    fn store(&mut self, rev: Revision, tombstone: bool, kv: &KeyValue) -> Result<(), StoreError> {
+    /// Writes `kv` at `rev` and hands it on as the watch event of the change.
+    fn store(&mut self, rev: Revision, tombstone: bool, kv: KeyValue) -> Result<(), StoreError> {
         let key = revision::encode(rev, tombstone);
         self.kv
             .insert(key.as_slice(), kv.encode_to_vec().as_slice())
             .map_err(StoreError::db("write kv table"))?;
         self.state
             .pending_events
-            .push(crate::watch_feed::event(rev, tombstone, kv.clone()));
+            .push(crate::watch_feed::event(rev, tombstone, kv));
         Ok(())
     }
 
     /// Writes `key` = `value` attached to `lease` (0 for none).
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, Error> {
+    pub(crate) fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<i64, Error> {
         let main = self.begin_rev + 1;
         let (created, version, old_lease) = match self.state.index.get(key, main) {
             Some(at) => (at.created.main, at.version, self.state.leases.lease_of(key)),
@@ -94,13 +95,13 @@ impl<'a, 't> WriteTxn<'a, 't> {
         let rev = self.next_rev();
         let kv = KeyValue {
             key: key.to_vec(),
-            value: value.to_vec(),
+            value,
             create_revision: created,
             mod_revision: main,
             version: version + 1,
             lease,
         };
-        self.store(rev, false, &kv)?;
+        self.store(rev, false, kv)?;
         self.state.index.put(key, rev);
         self.changes += 1;
         if old_lease != 0 {
@@ -127,7 +128,7 @@ impl<'a, 't> WriteTxn<'a, 't> {
             key: key.to_vec(),
             ..Default::default()
         };
-        self.store(rev, true, &kv)?;
+        self.store(rev, true, kv)?;
         if !self.state.index.tombstone(key, rev) {
             return Err(StoreError::Inconsistent(format!(
                 "deleting key {key:?} that the index does not hold live"
@@ -179,7 +180,7 @@ impl<'a, 't> WriteTxn<'a, 't> {
             }
         }
         let value = value.to_vec();
-        let revision = self.put(&p.key, &value, lease)?;
+        let revision = self.put(&p.key, value, lease)?;
         Ok(PutResponse {
             header: Some(header(revision)),
             prev_kv: if p.prev_kv { prev } else { None },
