@@ -32,6 +32,9 @@ pub struct LogStore {
     db: Arc<Database>,
     path: Arc<str>,
     recent: Arc<Mutex<RecentEntries>>,
+    /// The newest committed log id openraft reported, not written yet: it is
+    /// written with the next append, in the same commit (see `save_committed`).
+    unsaved_committed: Arc<Mutex<Option<LogId>>>,
 }
 
 fn io_err(context: &str, e: impl std::fmt::Display) -> io::Error {
@@ -74,6 +77,7 @@ impl LogStore {
             db: Arc::new(db),
             path: shown.into(),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BYTES))),
+            unsaved_committed: Arc::new(Mutex::new(None)),
         };
         // Make sure the tables exist and every stored entry decodes.
         let txn = store.db.begin_write().map_err(|e| store.err(e))?;
@@ -94,6 +98,14 @@ impl LogStore {
             self.recent.clear_poison();
             recent
         })
+    }
+
+    /// The committed log id waiting for the next append. Only ever a hint
+    /// (see `save_committed`), so a poisoned lock just gives its value.
+    fn unsaved_committed(&self) -> MutexGuard<'_, Option<LogId>> {
+        self.unsaved_committed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn err(&self, e: impl std::fmt::Display) -> io::Error {
@@ -232,7 +244,21 @@ impl LogStore {
                 sizes.push(bytes.len());
             }
         }
+        let committed = *self.unsaved_committed();
+        if let Some(committed) = &committed {
+            let bytes = encode(committed)?;
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            meta.insert(KEY_COMMITTED, bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
         txn.commit().map_err(|e| self.err(e))?;
+        // Written: forget it unless openraft reported a newer one meanwhile.
+        if committed.is_some() {
+            let mut unsaved = self.unsaved_committed();
+            if *unsaved == committed {
+                *unsaved = None;
+            }
+        }
         // Only now durable: from here on they may be read from memory.
         self.recent().appended(entries.into_iter().zip(sizes));
         Ok(())
@@ -341,15 +367,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not fsynced on its own: it only lets a restart re-apply sooner, and becomes
-        // durable with the next append.
-        match committed {
-            Some(c) => self.put_meta(KEY_COMMITTED, &c, Durability::None),
-            None => Ok(()),
+        // Only a hint that lets a restart re-apply sooner (and `cairnctl recover`
+        // report how far a member knew the log committed): it is written with
+        // the next append, inside that append's commit, rather than in a commit
+        // of its own whose pages every following fsync would have to write too.
+        if committed.is_some() {
+            *self.unsaved_committed() = committed;
         }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        if let Some(committed) = *self.unsaved_committed() {
+            return Ok(Some(committed));
+        }
         self.get_meta(KEY_COMMITTED)
     }
 

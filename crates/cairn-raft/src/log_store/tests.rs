@@ -144,3 +144,27 @@ async fn a_reopened_log_reads_from_its_file() {
         .expect("read past the end")
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_id_is_written_with_the_next_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log.redb");
+    let (two, four) = (LogId::new_term_index(1, 2), LogId::new_term_index(1, 4));
+    {
+        let mut log = LogStore::open(&path).expect("open");
+        append(&mut log, (1..=3).map(|i| entry(1, i, 10)).collect()).await;
+        log.save_committed(Some(two)).await.expect("save");
+        // Reported back at once, written only with the next append.
+        assert_eq!(log.read_committed().await.expect("read"), Some(two));
+        assert_eq!(log.committed().expect("stored"), None);
+        append(&mut log, vec![entry(1, 4, 10)]).await;
+        assert_eq!(log.committed().expect("stored"), Some(two));
+        log.save_committed(Some(four)).await.expect("save");
+        assert_eq!(log.read_committed().await.expect("read"), Some(four));
+    }
+    // Reopened: the id written with the last append; the newer one was never
+    // written (a restart learns it from the leader again).
+    let mut log = LogStore::open(&path).expect("reopen");
+    assert_eq!(log.read_committed().await.expect("read"), Some(two));
+    assert_eq!(log.committed().expect("stored"), Some(two));
+}
