@@ -394,7 +394,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let result = self.blocking(move |s| s.write_entries(entries)).await;
+        // Written and fsynced on this thread (openraft waits for it anyway): a
+        // blocking-pool thread would add a wake-up before the write and another
+        // after it to every write's path.
+        let result = tokio::task::block_in_place(|| self.write_entries(entries));
         match result {
             Ok(()) => {
                 callback.io_completed(Ok(()));
