@@ -179,8 +179,7 @@ impl<'a, 't> WriteTxn<'a, 't> {
                 None => return Err(KvError::KeyNotFound.into()),
             }
         }
-        let value = value.to_vec();
-        let revision = self.put(&p.key, value, lease)?;
+        let revision = self.put(&p.key, value.to_vec(), lease)?;
         Ok(PutResponse {
             header: Some(header(revision)),
             prev_kv: if p.prev_kv { prev } else { None },

@@ -63,27 +63,33 @@ impl RecentEntries {
             self.entries.push_back((entry, size));
         }
         while self.bytes > self.budget && self.entries.len() > 1 {
-            if let Some((_, size)) = self.entries.pop_front() {
-                self.bytes -= size;
-            }
+            self.pop_oldest();
         }
     }
 
     /// Forgets the entries with index `from` and above (a truncate).
     pub(crate) fn forget_from(&mut self, from: u64) {
         while self.last_index().is_some_and(|last| last >= from) {
-            if let Some((_, size)) = self.entries.pop_back() {
-                self.bytes -= size;
-            }
+            self.pop_newest();
         }
     }
 
     /// Forgets the entries with index `upto` and below (a purge).
     pub(crate) fn forget_upto(&mut self, upto: u64) {
         while self.first_index().is_some_and(|first| first <= upto) {
-            if let Some((_, size)) = self.entries.pop_front() {
-                self.bytes -= size;
-            }
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((_, size)) = self.entries.pop_front() {
+            self.bytes -= size;
+        }
+    }
+
+    fn pop_newest(&mut self) {
+        if let Some((_, size)) = self.entries.pop_back() {
+            self.bytes -= size;
         }
     }
 
@@ -108,13 +114,11 @@ impl RecentEntries {
             return Some(Vec::new());
         }
         // Contiguous: the entry with index i is at position i - first.
-        let skip = usize::try_from(start - first).ok()?;
-        let take = usize::try_from(end - start + 1).ok()?;
+        let from = usize::try_from(start - first).ok()?;
+        let to = usize::try_from(end - first).ok()?;
         Some(
             self.entries
-                .iter()
-                .skip(skip)
-                .take(take)
+                .range(from..=to)
                 .map(|(e, _)| e.clone())
                 .collect(),
         )

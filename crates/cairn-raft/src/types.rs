@@ -27,7 +27,9 @@ fn serialize_proto<M: Message, S: Serializer>(m: &M, s: S) -> Result<S::Ok, S::E
 /// Decodes what `serialize_proto` wrote. Asked for as bytes, bincode hands
 /// over the whole run at once (borrowed when reading from a slice, as the peer
 /// service and the log do), where a `Vec<u8>` would be read one `u8` call at a
-/// time; the bytes on the wire and on disk are the same either way.
+/// time; the bytes on the wire and on disk are the same either way. Decode
+/// entries from a slice or with a bincode size limit: from an unlimited
+/// reader, bincode allocates whatever length the input claims before reading.
 fn deserialize_proto<'de, M: Message + Default, D: Deserializer<'de>>(d: D) -> Result<M, D::Error> {
     d.deserialize_bytes(ProtoVisitor(std::marker::PhantomData))
 }
@@ -141,23 +143,30 @@ impl serde::Serialize for RawBytes<'_> {
     }
 }
 
+/// A put of `key` with a `value_len`-byte value, as a Raft entry carries it
+/// (for tests of what stores and sends entries).
+#[cfg(test)]
+pub(crate) fn test_put(proposal_id: u64, key: &[u8], value_len: usize) -> Request {
+    use cairn_proto::cairnpb::internal_request;
+    use cairn_proto::etcdserverpb::PutRequest;
+    Request(InternalRequest {
+        proposal_id,
+        request: Some(internal_request::Request::Put(PutRequest {
+            key: key.to_vec(),
+            value: (0..value_len).map(|i| i as u8).collect(),
+            ..Default::default()
+        })),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use cairn_proto::cairnpb::{internal_request, InternalRequest};
-    use cairn_proto::etcdserverpb::PutRequest;
     use prost::Message;
 
-    use super::Request;
+    use super::{test_put, Request};
 
     fn put(value_len: usize) -> Request {
-        Request(InternalRequest {
-            proposal_id: 42,
-            request: Some(internal_request::Request::Put(PutRequest {
-                key: b"key".to_vec(),
-                value: (0..value_len).map(|i| i as u8).collect(),
-                ..Default::default()
-            })),
-        })
+        test_put(42, b"key", value_len)
     }
 
     #[test]

@@ -9,24 +9,18 @@ use openraft::{EntryPayload, RaftLogReader};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use cairn_proto::cairnpb::{internal_request, InternalRequest};
-use cairn_proto::etcdserverpb::PutRequest;
-
 use super::LogStore;
-use crate::types::{Entry, LogId, Request};
+use crate::types::{test_put, Entry, LogId};
 
 fn entry(term: u64, index: u64, value_len: usize) -> Entry {
     Entry {
         log_id: LogId::new_term_index(term, index),
-        payload: EntryPayload::Normal(Request(InternalRequest {
-            // Distinct per (term, index), so a stale copy would compare unequal.
-            proposal_id: term * 1_000_000 + index,
-            request: Some(internal_request::Request::Put(PutRequest {
-                key: index.to_be_bytes().to_vec(),
-                value: vec![7; value_len],
-                ..Default::default()
-            })),
-        })),
+        // Distinct per (term, index), so a stale copy would compare unequal.
+        payload: EntryPayload::Normal(test_put(
+            term * 1_000_000 + index,
+            &index.to_be_bytes(),
+            value_len,
+        )),
     }
 }
 
