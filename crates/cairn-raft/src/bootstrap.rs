@@ -6,9 +6,9 @@
 //!
 //! Both leave the data dir in the state a member is in right after a Raft
 //! snapshot: the state machine holds everything up to a log position P (with the
-//! membership at P), the Raft log is empty and purged up to P, and the Raft
-//! snapshot file holds the state at P. So a member that joins later is sent the
-//! snapshot — it can never replay an empty history onto an empty store.
+//! membership at P), durably, and the Raft log is empty and purged up to P. So a
+//! member that joins later is sent the store as a snapshot — it can never replay
+//! an empty history onto an empty store.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,9 +22,8 @@ use crate::errors::NodeError;
 use crate::identity;
 use crate::log_store::LogStore;
 use crate::node::NodeConfig;
-use crate::snapshot_file::SnapshotFile;
-use crate::state_machine::{snapshot_file, stored_applied, AppliedState, StateMachine};
-use crate::types::{LogId, MemberId, Membership, PeerNode, SnapshotMeta, Vote};
+use crate::state_machine::{stored_applied, AppliedState};
+use crate::types::{LogId, MemberId, Membership, PeerNode, Vote};
 
 /// Where and as whom a snapshot is restored (etcd's restore flags).
 #[derive(Clone, Debug)]
@@ -79,9 +78,7 @@ fn ensure_empty(dir: &Path) -> Result<(), NodeError> {
 /// Builds a data dir for member `target.name` of a new cluster made of
 /// `--initial-cluster`, holding `state`. The data dir is written under a
 /// temporary name next to it and renamed into place at the end, so a failure
-/// leaves nothing behind. The store database and the Raft snapshot file are
-/// both written from `state`'s rows, on two threads at once (neither is read
-/// back to make the other). `approve` runs once all of it is written, before
+/// leaves nothing behind. `approve` runs once all of it is written, before
 /// the rename: an error from it discards the data dir (a check of the input
 /// that ran meanwhile). Returns the new member's identity.
 pub fn restore(
@@ -122,24 +119,15 @@ pub fn restore(
             removed: BTreeSet::new(),
         };
         let raft_state = bincode::serialize(&applied).map_err(store_err)?;
-        std::thread::scope(|s| {
-            let snapshot = s.spawn(|| write_restored_snapshot(&dir, &applied, &state, &raft_state));
-            let rows = StoreRows {
-                kvs: &state.kvs,
-                leases: &state.leases,
-                current_revision: state.current_revision,
-                compact_revision: state.compact_revision,
-                applied_index: point.index,
-                raft_state: Some(raft_state.clone()),
-            };
-            let store = cairn_mvcc::create_store(&dir.db_path(), &rows).map_err(store_err);
-            let snapshot = snapshot.join().unwrap_or_else(|_| {
-                Err(NodeError::Store(
-                    "writing the Raft snapshot file panicked".into(),
-                ))
-            });
-            store.and(snapshot)
-        })?;
+        let rows = StoreRows {
+            kvs: &state.kvs,
+            leases: &state.leases,
+            current_revision: state.current_revision,
+            compact_revision: state.compact_revision,
+            applied_index: point.index,
+            raft_state: Some(raft_state),
+        };
+        cairn_mvcc::create_store(&dir.db_path(), &rows).map_err(store_err)?;
         let log_path = dir.log_path();
         let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
         log.reset(&point, &Vote::new(1, identity.member_id))
@@ -408,45 +396,6 @@ fn bump_and_mark_compacted(
     store.install_snapshot(&blob).map_err(store_err)
 }
 
-/// Writes the Raft snapshot file of a restored member: `state` at the applied
-/// point, in the format the state machine exports.
-fn write_restored_snapshot(
-    dir: &DataDir,
-    applied: &AppliedState,
-    state: &RestoredState<'_>,
-    raft_state: &[u8],
-) -> Result<(), NodeError> {
-    let point = applied
-        .last_applied
-        .ok_or_else(|| NodeError::Store("no applied position".into()))?;
-    let meta = SnapshotMeta {
-        last_log_id: applied.last_applied,
-        last_membership: applied.membership.clone(),
-    };
-    let path = snapshot_file(&dir.snap_dir());
-    let to_io = |e: cairn_mvcc::StoreError| std::io::Error::other(e.to_string());
-    SnapshotFile::write(&path, &meta, |out| {
-        let mut rows = SnapshotBuilder::to_stream(out).map_err(to_io)?;
-        for (k, v) in &state.kvs {
-            rows.key_bucket_row(k, v).map_err(to_io)?;
-        }
-        for (id, ttl) in &state.leases {
-            rows.lease(*id, *ttl).map_err(to_io)?;
-        }
-        let (_, len) = rows
-            .finish(
-                Some(state.current_revision),
-                state.compact_revision,
-                point.index,
-                Some(raft_state.to_vec()),
-            )
-            .map_err(to_io)?;
-        Ok(len)
-    })
-    .map(drop)
-    .map_err(|e| io_err(&path, e))
-}
-
 /// `members` as one voter set.
 fn voters_of(
     members: &BTreeMap<MemberId, PeerNode>,
@@ -463,8 +412,8 @@ fn create_layout(dir: &DataDir) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Makes the store durable, resets the log to the applied point, writes the
-/// Raft snapshot file and the identity.
+/// Makes the store durable, resets the log to the applied point and writes
+/// the identity.
 fn finish_member(
     dir: &DataDir,
     store: Store,
@@ -479,9 +428,7 @@ fn finish_member(
     let log_path = dir.log_path();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
     log.reset(&point, vote).map_err(|e| io_err(&log_path, e))?;
-    let sm = StateMachine::open(store, &dir.snap_dir(), std::sync::Arc::new(|_| {}))
-        .map_err(store_err)?;
-    sm.write_snapshot_file(applied).map_err(store_err)?;
+    drop(store);
     dir.write_identity(identity)
 }
 

@@ -18,6 +18,7 @@ pub mod node;
 pub mod peer_service;
 mod read_index;
 mod recent_entries;
+mod snapshot_data;
 mod snapshot_file;
 mod snapshot_transfer;
 pub mod state_machine;

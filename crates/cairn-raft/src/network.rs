@@ -21,7 +21,7 @@ use serde::Serialize;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
-use crate::snapshot_file::SnapshotFile;
+use crate::snapshot_data::SnapshotData;
 use crate::snapshot_transfer::{SnapshotChunkRef, CHUNK_BYTES};
 use crate::stop::StopSignal;
 use crate::types::{MemberId, PeerNode, RawBytes, TypeConfig, Vote};
@@ -170,7 +170,7 @@ impl PeerConnection {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,
@@ -200,11 +200,20 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
     async fn full_snapshot(
         &mut self,
         vote: Vote,
-        snapshot: openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>,
+        snapshot: openraft::alias::SnapshotOf<TypeConfig, SnapshotData>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let data = &snapshot.snapshot;
+        let meta = snapshot.meta;
+        // The store is exported here, once per snapshot sent. A failure is
+        // retried like a failed send (openraft backs off and starts over).
+        let data = tokio::task::block_in_place(|| snapshot.snapshot.into_file()).map_err(|e| {
+            StreamingError::Unreachable(unreachable(format!(
+                "exporting the snapshot to send to peer {:x}: {e}",
+                self.target
+            )))
+        })?;
+        let data = &data;
         let total_len = data.len();
         let mut cancel = std::pin::pin!(cancel);
         let mut buf = vec![0u8; (total_len.min(CHUNK_BYTES as u64)) as usize];
@@ -222,7 +231,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             })?;
             let chunk = SnapshotChunkRef {
                 vote: &vote,
-                meta: &snapshot.meta,
+                meta: &meta,
                 total_len,
                 offset,
                 data: RawBytes(piece),

@@ -206,7 +206,7 @@ impl RaftNode {
         let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;
         let applied = Arc::new(AtomicU64::new(0));
         let applied_cb = applied.clone();
-        // Refuse a state machine whose applied state or Raft snapshot cannot be read.
+        // Refuse a state machine whose applied state cannot be read.
         let sm = StateMachine::open(
             store.clone(),
             &snap_dir,
@@ -214,9 +214,7 @@ impl RaftNode {
         )
         .map_err(|e| NodeError::Store(format!("{}: {e}", db_path.display())))?;
         let waiters = sm.waiters();
-        sm.check_snapshot_file()
-            .map_err(|e| NodeError::Store(e.to_string()))?;
-        crate::snapshot_file::remove_stale_incoming(&snap_dir)
+        crate::snapshot_file::remove_stale_files(&snap_dir)
             .map_err(|e| NodeError::Store(format!("{}: {e}", snap_dir.display())))?;
         if sm.is_removed(identity.member_id) {
             return Err(NodeError::Removed(identity.member_id));

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::network::MAX_PEER_MESSAGE;
 use crate::node::{RaftNode, MEMBER_REMOVED};
-use crate::snapshot_file::SnapshotFile;
+use crate::snapshot_data::SnapshotData;
 use crate::snapshot_transfer::{Assembled, SnapshotAssembler, SnapshotChunk};
 use crate::types::{MemberId, SnapshotMeta, TypeConfig, Vote};
 
@@ -56,12 +56,12 @@ impl PeerService {
         };
         tracing::info!(bytes = data.len(), chunks, "cairn: received raft snapshot");
         let received = data.path().to_path_buf();
-        let snapshot = openraft::alias::SnapshotOf::<TypeConfig, SnapshotFile> {
+        let snapshot = openraft::alias::SnapshotOf::<TypeConfig, SnapshotData> {
             meta,
-            snapshot: data,
+            snapshot: SnapshotData::Received(data),
         };
         let response = self.node.raft().install_full_snapshot(vote, snapshot).await;
-        // Installing renames the file to the member's snapshot; anything else leaves it.
+        // Installing removes the file; anything else leaves it.
         match std::fs::remove_file(&received) {
             Ok(()) => {
                 tracing::info!(path = %received.display(), "cairn: dropped a received raft snapshot that was not installed")

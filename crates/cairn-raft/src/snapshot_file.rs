@@ -1,7 +1,8 @@
-//! Raft snapshots live in files, never whole in memory: the member's current
-//! snapshot (`<data-dir>/member/snap/raft.snap`), and snapshots being received
-//! from a leader (`raft.snap.incoming-N` next to it, renamed into place once
-//! installed).
+//! Raft snapshots travel in files, never whole in memory: snapshots being
+//! received from a leader (`<data-dir>/member/snap/raft.snap.incoming-N`,
+//! removed once installed) and this member's store exported to be sent
+//! (`raft-outgoing-N.snap` next to them, removed from the directory as soon
+//! as written; see `snapshot_data.rs`).
 //!
 //! Layout: the bincode encoding of the [`SnapshotMeta`], the data length
 //! (u64, little-endian), then the data (the store's snapshot stream). This is
@@ -15,16 +16,19 @@ use std::path::{Path, PathBuf};
 
 use crate::types::SnapshotMeta;
 
-/// Name of the current snapshot in the snapshot directory.
-const CURRENT: &str = "raft.snap";
-/// Name prefix of snapshots being received.
+/// Name prefix of snapshots being received. Older versions also kept the
+/// member's latest snapshot as `raft.snap` (and wrote it through
+/// `raft.snap.tmp`): the same prefix finds those.
 const INCOMING_PREFIX: &str = "raft.snap.incoming-";
+const OLD_PREFIX: &str = "raft.snap";
+/// Name prefix of exports being sent.
+const OUTGOING_PREFIX: &str = "raft-outgoing-";
 /// Write buffer for snapshot files.
 const BUFFER: usize = 1 << 20;
 
-/// Where the current Raft snapshot of a member with snapshot directory `snap_dir` is kept.
-pub(crate) fn current_path(snap_dir: &Path) -> PathBuf {
-    snap_dir.join(CURRENT)
+/// Where the `n`th export of this process is written before it is sent.
+pub(crate) fn outgoing_path(snap_dir: &Path, n: u64) -> PathBuf {
+    snap_dir.join(format!("{OUTGOING_PREFIX}{n}.snap"))
 }
 
 /// Where the `n`th snapshot received since start-up is written.
@@ -32,8 +36,11 @@ pub(crate) fn incoming_path(snap_dir: &Path, n: u64) -> PathBuf {
     snap_dir.join(format!("{INCOMING_PREFIX}{n}"))
 }
 
-/// Removes snapshots whose receipt was cut short by a stop or crash.
-pub(crate) fn remove_stale_incoming(snap_dir: &Path) -> io::Result<()> {
+/// Removes the snapshot files a stop or crash left behind (receipts and
+/// exports cut short), and the Raft snapshot file older versions kept
+/// (`raft.snap`): the store always held at least what it held, so nothing
+/// reads it any more.
+pub(crate) fn remove_stale_files(snap_dir: &Path) -> io::Result<()> {
     let entries = match std::fs::read_dir(snap_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -41,11 +48,9 @@ pub(crate) fn remove_stale_incoming(snap_dir: &Path) -> io::Result<()> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(INCOMING_PREFIX)
-        {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(OLD_PREFIX) || name.starts_with(OUTGOING_PREFIX) {
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -242,18 +247,6 @@ impl SnapshotFile {
             },
         )
     }
-
-    /// Moves a received snapshot's file to `path` (the member's current
-    /// snapshot), durably. The file was fsynced when it was received.
-    pub fn rename_to(&mut self, path: &Path) -> io::Result<()> {
-        if self.path == path {
-            return Ok(());
-        }
-        std::fs::rename(&self.path, path).map_err(with_path(path))?;
-        sync_dir_of(path).map_err(with_path(path))?;
-        self.path = path.to_path_buf();
-        Ok(())
-    }
 }
 
 /// Reads a snapshot's data sequentially through positioned reads.
@@ -389,7 +382,7 @@ mod tests {
     #[test]
     fn a_written_snapshot_reads_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = current_path(dir.path());
+        let path = outgoing_path(dir.path(), 0);
         let written = SnapshotFile::write(&path, &meta(7), |out| {
             out.write_all(b"hello ")?;
             out.write_all(b"world")?;
@@ -418,7 +411,7 @@ mod tests {
             data: Vec<u8>,
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = current_path(dir.path());
+        let path = outgoing_path(dir.path(), 0);
         let old = bincode::serialize(&Stored {
             meta: meta(9),
             data: b"abc".to_vec(),
@@ -434,7 +427,7 @@ mod tests {
     #[test]
     fn a_missing_snapshot_is_none_and_a_damaged_one_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = current_path(dir.path());
+        let path = outgoing_path(dir.path(), 0);
         assert!(SnapshotFile::open(&path).expect("open").is_none());
         SnapshotFile::write_bytes(&path, &meta(1), b"0123456789").expect("write");
         let whole = std::fs::read(&path).expect("read");
@@ -452,7 +445,7 @@ mod tests {
     #[test]
     fn a_damaged_length_inside_the_meta_is_refused_without_allocating_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = current_path(dir.path());
+        let path = outgoing_path(dir.path(), 0);
         let mut members = std::collections::BTreeMap::new();
         members.insert(
             1,
@@ -495,32 +488,33 @@ mod tests {
         let mut inc = IncomingFile::create(&path, &meta(4), 6).expect("create");
         inc.append(b"abc").expect("append");
         inc.append(b"def").expect("append");
-        let mut done = inc.finish().expect("finish");
+        let done = inc.finish().expect("finish");
         assert_eq!(all_data(&done), b"abcdef");
-        let current = current_path(dir.path());
-        done.rename_to(&current).expect("rename");
-        assert!(!path.exists());
-        let (m, s) = SnapshotFile::open(&current).expect("open").expect("exists");
+        let (m, s) = SnapshotFile::open(&path).expect("open").expect("exists");
         assert_eq!((m, all_data(&s)), (meta(4), b"abcdef".to_vec()));
-        // The renamed handle still reads.
+        // A removed file's open handle still reads.
+        std::fs::remove_file(&path).expect("remove");
         assert_eq!(all_data(&done), b"abcdef");
     }
 
     #[test]
-    fn stale_incoming_files_are_removed_and_nothing_else() {
+    fn stale_snapshot_files_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let current = current_path(dir.path());
-        SnapshotFile::write_bytes(&current, &meta(1), b"x").expect("write");
+        std::fs::write(dir.path().join("db"), b"the store").expect("write");
+        // What older versions kept, and an export a crash cut short.
+        SnapshotFile::write_bytes(&dir.path().join("raft.snap"), &meta(1), b"x").expect("write");
+        std::fs::write(dir.path().join("raft.snap.tmp"), b"half").expect("write");
+        std::fs::write(dir.path().join("raft-outgoing-7.snap.tmp"), b"half").expect("write");
         IncomingFile::create(&incoming_path(dir.path(), 3), &meta(2), 5)
             .expect("create")
             .discard();
         let _left =
             IncomingFile::create(&incoming_path(dir.path(), 4), &meta(2), 5).expect("create");
-        remove_stale_incoming(dir.path()).expect("clean");
+        remove_stale_files(dir.path()).expect("clean");
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .expect("list")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec![CURRENT.to_string()]);
+        assert_eq!(names, vec!["db".to_string()]);
     }
 }

@@ -2,16 +2,19 @@
 //! in batches (one store transaction per batch, not fsynced); the store is made
 //! durable periodically and always before a Raft snapshot is taken, so the Raft
 //! log is only ever purged up to a durably applied index (etcd's consistent-index
-//! pattern). The latest Raft snapshot is kept in `<data-dir>/member/snap/raft.snap`
-//! ([`SnapshotFile`]): it is streamed from the store into that file when built,
-//! and from a received file into the store when installed, never held whole in memory.
+//! pattern). A Raft snapshot is the store itself, as etcd's is its backend:
+//! taking one makes the store durable up to the applied index, and the store is
+//! exported ([`SnapshotData`]) only when a snapshot is sent to a member that
+//! needs it. A received snapshot is streamed from its file into the store and
+//! the file removed; no snapshot is ever held whole in memory.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
-use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store, StoreSnapshot};
+use cairn_mvcc::{ApplyEntry, ApplyResponse, ApplyResult, Store};
 use cairn_proto::cairnpb::internal_response::Response as Resp;
 use cairn_proto::cairnpb::InternalResponse;
 
@@ -24,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::errors::kv_error_status;
-use crate::snapshot_file::SnapshotFile;
+use crate::snapshot_data::SnapshotData;
 use crate::types::{LogId, MemberId, Membership, Response, SnapshotMeta, TypeConfig};
 
-type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
 /// What the state machine records next to the data, in the same transaction.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -40,24 +43,16 @@ pub struct AppliedState {
     pub removed: BTreeSet<MemberId>,
 }
 
-/// Where the Raft snapshot of a member whose snapshot directory is `snap_dir` is kept.
-pub(crate) fn snapshot_file(snap_dir: &Path) -> PathBuf {
-    crate::snapshot_file::current_path(snap_dir)
-}
-
 /// The state machine handed to openraft. Cheap to clone.
 #[derive(Clone)]
 pub struct StateMachine {
     store: Store,
-    snapshot_path: PathBuf,
+    /// Where received snapshots are written and exports made.
+    snap_dir: PathBuf,
     /// The applied state as last stored, cached so apply does not re-read it.
-    /// Its lock also serializes apply, snapshot installation and the start
-    /// of a snapshot build (the moment its view of the store is taken).
+    /// Its lock also serializes apply, snapshot installation and the taking
+    /// of a snapshot (the moment its view of the store is taken).
     applied: Arc<Mutex<AppliedState>>,
-    /// Serializes writers of the snapshot file: a build writing it (after
-    /// releasing `applied`) and an install renaming a received one into
-    /// place. Taken after `applied` when both are held.
-    snapshot_file_lock: Arc<Mutex<()>>,
     /// Called after every applied batch with the last applied index.
     on_applied: Arc<dyn Fn(u64) + Send + Sync>,
     /// A copy of `applied.removed` readable without waiting for apply.
@@ -93,10 +88,9 @@ impl StateMachine {
         let applied = stored_applied(&store)?;
         Ok(StateMachine {
             store,
-            snapshot_path: snapshot_file(snap_dir),
+            snap_dir: snap_dir.to_path_buf(),
             removed: Arc::new(std::sync::RwLock::new(applied.removed.clone())),
             applied: Arc::new(Mutex::new(applied)),
-            snapshot_file_lock: Arc::new(Mutex::new(())),
             on_applied,
             waiters: ProposalWaiters::default(),
         })
@@ -132,34 +126,30 @@ impl StateMachine {
         }
     }
 
-    /// The directory the Raft snapshot and received snapshots are kept in.
+    /// The directory received snapshots are written to.
     pub(crate) fn snapshot_dir(&self) -> &Path {
-        self.snapshot_path.parent().unwrap_or(Path::new("."))
+        &self.snap_dir
     }
 
-    /// Fails if the stored Raft snapshot exists but its header cannot be read
-    /// or its length does not match the file's.
-    pub fn check_snapshot_file(&self) -> io::Result<()> {
-        SnapshotFile::open(&self.snapshot_path).map(drop)
-    }
-
-    /// Offline: writes the Raft snapshot file from the store as it is now.
-    pub(crate) fn write_snapshot_file(&self, state: &AppliedState) -> io::Result<()> {
+    /// The store as it is now, made durable, as a Raft snapshot: its view and
+    /// the applied state describing it are taken together, under the apply lock.
+    async fn take_snapshot(&self) -> io::Result<Snapshot> {
+        let applied = self.applied.lock().await;
         let meta = SnapshotMeta {
-            last_log_id: state.last_applied,
-            last_membership: state.membership.clone(),
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership.clone(),
         };
-        self.store.sync().map_err(io_other)?;
-        let view = self.store.snapshot_view().map_err(io_other)?;
-        write_view(&self.snapshot_path, &meta, &view).map(drop)
+        let view = tokio::task::block_in_place(|| {
+            self.store.sync()?;
+            self.store.snapshot_view()
+        })
+        .map_err(io_other)?;
+        drop(applied);
+        Ok(Snapshot {
+            snapshot: SnapshotData::store(view, meta.clone(), &self.snap_dir),
+            meta,
+        })
     }
-}
-
-/// Streams `view` into the Raft snapshot file at `path`.
-fn write_view(path: &Path, meta: &SnapshotMeta, view: &StoreSnapshot) -> io::Result<SnapshotFile> {
-    SnapshotFile::write(path, meta, |out| {
-        view.write_to(out).map(|(_, len)| len).map_err(io_other)
-    })
 }
 
 /// Turns the store's result for one request into the wire form handed back to the proposer.
@@ -187,7 +177,7 @@ pub fn to_response(result: ApplyResult, index: u64) -> InternalResponse {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), io::Error> {
@@ -274,58 +264,54 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        mut snapshot: SnapshotFile,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
+        let SnapshotData::Received(snapshot) = snapshot else {
+            return Err(io::Error::other(
+                "a member's own store cannot be installed into it as a snapshot",
+            ));
+        };
         let mut cached = self.applied.lock().await;
         let store = self.store.clone();
         tokio::task::block_in_place(|| store.install_snapshot_from(snapshot.data()))
             .map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
         self.publish_removed(&cached);
-        // A received snapshot becomes the member's own.
-        let _file = self.snapshot_file_lock.lock().await;
-        snapshot.rename_to(&self.snapshot_path)?;
+        // Installed (durably): the store holds it now, the file is not needed.
+        let received = snapshot.path().to_path_buf();
+        drop(snapshot);
+        if let Err(e) = std::fs::remove_file(&received) {
+            tracing::warn!(path = %received.display(), error = %e, "cairn: could not remove an installed raft snapshot");
+        }
         let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
         tracing::info!(index, "cairn: installed raft snapshot");
         (self.on_applied)(index);
         Ok(())
     }
 
+    /// The store as it is now (exported only if it is sent). openraft asks
+    /// for it at start-up (only its meta is used) and to send a snapshot.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(SnapshotFile::open(&self.snapshot_path)?
-            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        if self.applied.lock().await.last_applied.is_none() {
+            return Ok(None);
+        }
+        self.take_snapshot().await.map(Some)
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
+    /// Taking a snapshot writes no copy of the state: the store is made
+    /// durable up to the applied index, so the log may be purged up to it.
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        // The store's view and the meta describing it are taken together,
-        // under the apply lock; the export itself (which reads the whole
-        // state) runs while apply goes on.
-        let applied = self.applied.lock().await;
-        let file = self.snapshot_file_lock.lock().await;
-        let meta = SnapshotMeta {
-            last_log_id: applied.last_applied,
-            last_membership: applied.membership.clone(),
-        };
-        let view = tokio::task::block_in_place(|| {
-            self.store.sync()?;
-            self.store.snapshot_view()
-        })
-        .map_err(io_other)?;
-        drop(applied);
-        let started = std::time::Instant::now();
-        let snapshot =
-            tokio::task::block_in_place(|| write_view(&self.snapshot_path, &meta, &view))?;
-        drop(file);
+        let started = Instant::now();
+        let snapshot = self.take_snapshot().await?;
         tracing::info!(
-            index = ?meta.last_log_id.map(|l| l.index),
-            bytes = snapshot.len(),
+            index = ?snapshot.meta.last_log_id.map(|l| l.index),
             millis = started.elapsed().as_millis() as u64,
-            "cairn: built raft snapshot"
+            "cairn: took raft snapshot"
         );
-        Ok(Snapshot { meta, snapshot })
+        Ok(snapshot)
     }
 }
