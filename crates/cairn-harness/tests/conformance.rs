@@ -32,7 +32,8 @@
 //! and `<run>.raw.txt`.
 
 use cairn_harness::conformance::{
-    compare, conformance_run, load_script, script_path, Run, RunRecord, ScriptLine,
+    compare, conformance_run, etcdctl_only_script_path, load_script, script_path, Run, RunRecord,
+    ScriptLine,
 };
 use cairn_harness::{cairn_bin, cairnctl_bin, etcd_bin, etcdctl_bin};
 
@@ -191,5 +192,21 @@ async fn cairnctl_against_cairn_matches_etcd() {
     let got = conformance_run("cairn-cairnctl", &cairn, &cairnctl, &script)
         .await
         .expect("cairnctl against cairn");
+    assert_same(&script, &expected.run, &got.run);
+}
+
+/// Commands cairnctl does not have (auth, user, role): real etcdctl sees the
+/// same answers from cairn as from etcd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_only_lines_match_etcd() {
+    let script = load_script(&etcdctl_only_script_path())
+        .expect("tests/conformance/etcdctl_only.txt parses");
+    assert!(script.len() >= 10, "script has only {} lines", script.len());
+    let expected = conformance_run("etcd-etcdctl-only", &etcd_bin(), &etcdctl_bin(), &script)
+        .await
+        .expect("reference run: etcdctl against real etcd 3.5.1");
+    let got = conformance_run("cairn-etcdctl-only", &cairn_bin(), &etcdctl_bin(), &script)
+        .await
+        .expect("etcdctl against cairn");
     assert_same(&script, &expected.run, &got.run);
 }

@@ -1,6 +1,6 @@
 //! Service-level behaviour every etcd client relies on: the standard
 //! `grpc.health.v1.Health` service answers SERVING on a member with a leader,
-//! services Cairn has not built yet answer gRPC `Unimplemented` (never a wrong
+//! parts Cairn has not built yet (adding users) answer gRPC `Unimplemented` (never a wrong
 //! answer), and `hasleader: true` requests are served while a leader exists.
 //!
 //! Server: `cairn`, or real etcd with `CAIRN_TEST_SERVER=etcd` — except the
@@ -8,7 +8,7 @@
 
 use cairn_harness::{Cluster, ClusterSpec, ServerKind};
 use cairn_proto::etcdserverpb::auth_client::AuthClient;
-use cairn_proto::etcdserverpb::{AuthStatusRequest, RangeRequest};
+use cairn_proto::etcdserverpb::{AuthUserAddRequest, RangeRequest};
 use cairn_proto::grpc_health_v1::health_check_response::ServingStatus;
 use cairn_proto::grpc_health_v1::health_client::HealthClient;
 use cairn_proto::grpc_health_v1::HealthCheckRequest;
@@ -54,12 +54,16 @@ async fn health_service_and_unbuilt_services() {
         .expect("a hasleader request is served while there is a leader");
 
     if kind == ServerKind::Etcd {
-        println!("SKIPPED Unimplemented check: etcd implements the Auth service");
+        println!("SKIPPED Unimplemented check: etcd implements users and roles");
         return;
     }
     let status = AuthClient::new(ch)
-        .auth_status(AuthStatusRequest {})
+        .user_add(AuthUserAddRequest {
+            name: "someone".into(),
+            password: "secret".into(),
+            ..Default::default()
+        })
         .await
-        .expect_err("Auth is not built yet and must say so");
+        .expect_err("users are not built yet and must say so");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
 }

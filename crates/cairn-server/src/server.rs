@@ -28,7 +28,7 @@ use crate::context::{ServerContext, CAIRN_VERSION, ETCD_VERSION};
 use crate::restart::{PendingAction, RestartSignal};
 use crate::services::health::HealthService;
 use crate::services::{
-    cluster::ClusterService, kv::KvService, maintenance::MaintenanceService, not_yet::NotYet,
+    auth::AuthService, cluster::ClusterService, kv::KvService, maintenance::MaintenanceService,
 };
 
 /// gRPC headroom over --max-request-bytes, as etcd allows.
@@ -266,7 +266,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     .add_service(SettingsServer::new(
         crate::services::settings::SettingsService::new(ctx.clone()),
     ))
-    .add_service(AuthServer::new(NotYet))
+    .add_service(AuthServer::new(AuthService::new(ctx.clone())))
     .into_axum_router()
     .merge(crate::http::routes(ctx.clone()))
     .layer(axum::middleware::from_fn_with_state(

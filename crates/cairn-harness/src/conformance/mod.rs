@@ -28,6 +28,11 @@ pub fn script_path() -> PathBuf {
     crate::binaries::workspace_root().join("tests/conformance/script.txt")
 }
 
+/// The lines only etcdctl runs (cairnctl has no such commands).
+pub fn etcdctl_only_script_path() -> PathBuf {
+    crate::binaries::workspace_root().join("tests/conformance/etcdctl_only.txt")
+}
+
 /// Reads and parses a script file.
 pub fn load_script(path: &Path) -> Result<Vec<ScriptLine>> {
     let text = std::fs::read_to_string(path)
