@@ -4,6 +4,9 @@
 //! every member with mod_revision equal to the acknowledged revision, all
 //! members hold identical contents, and no client ever saw its revisions go
 //! backwards. Unacknowledged writes (errors, timeouts) may or may not exist.
+//! It runs twice: with the default `--snapshot-count`, and with 30, so that
+//! Raft snapshots, log purges and catch-up by snapshot happen all through the
+//! crashes.
 //!
 //! Server: `cairn`, or real etcd with `CAIRN_TEST_SERVER=etcd`.
 
@@ -114,10 +117,21 @@ async fn converged_contents(cluster: &Cluster) -> Vec<BTreeMap<Vec<u8>, (i64, Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_leader_and_follower_crashes() {
+    writes_survive_crashes(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_crashes_with_frequent_snapshots() {
+    writes_survive_crashes(&["--snapshot-count", "30"]).await;
+}
+
+/// Runs the crash rounds on a cluster started with `extra_args`.
+async fn writes_survive_crashes(extra_args: &[&str]) {
     let server = server_binary();
-    let mut cluster = Cluster::start(ClusterSpec::new(&server, 3))
-        .await
-        .expect("3-member cluster starts");
+    let mut cluster =
+        Cluster::start(ClusterSpec::new(&server, 3).extra_args(extra_args.iter().copied()))
+            .await
+            .expect("3-member cluster starts");
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..CLIENTS)
         .map(|id| tokio::spawn(writer(id, cluster.endpoints(), stop.clone())))
@@ -221,5 +235,16 @@ async fn acknowledged_writes_survive_leader_and_follower_crashes() {
         "{} acknowledged writes missing or changed, e.g.:\n{}",
         lost.len(),
         lost.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
+    // What the frequent-snapshot run went through (cairn's log lines).
+    let count = |what: &str| -> usize {
+        (0..cluster.len())
+            .map(|i| cluster.read_log(i).matches(what).count())
+            .sum()
+    };
+    eprintln!(
+        "raft snapshots taken: {}, installed: {}",
+        count("cairn: took raft snapshot"),
+        count("cairn: installed raft snapshot")
     );
 }
