@@ -73,6 +73,16 @@ async fn run_schedule(
         started.elapsed().as_secs_f64(),
         report.faults
     );
+    let count = |what: &str| -> usize {
+        (0..cluster.len())
+            .map(|i| cluster.read_log(i).matches(what).count())
+            .sum()
+    };
+    eprintln!(
+        "{name}: raft snapshots taken {}, installed {}",
+        count("cairn: took raft snapshot"),
+        count("cairn: installed raft snapshot")
+    );
     if !report.passed(Duration::from_secs(10)) {
         let dir = faults::save_artifacts(&name, &cluster, &report);
         eprintln!(
@@ -133,9 +143,25 @@ fn assert_correct(report: &faults::FaultRunReport, cfg: &FaultRunConfig, label: 
 }
 
 async fn cairn_schedule(size: usize, default_seed: u64, kinds: &[FaultKind], label: &str) {
+    cairn_schedule_with(size, default_seed, kinds, label, &[]).await;
+}
+
+/// Schedules that replace members run with a small `--snapshot-count`: the
+/// log is purged often, so a new member joins through a Raft snapshot.
+const FREQUENT_SNAPSHOTS: [&str; 2] = ["--snapshot-count", "50"];
+
+async fn cairn_schedule_with(
+    size: usize,
+    default_seed: u64,
+    kinds: &[FaultKind],
+    label: &str,
+    extra_args: &[&str],
+) {
     let mut cfg = FaultRunConfig::new(seed(default_seed), duration()).with_faults(kinds);
     cfg.inject_each = kinds.len() < ALL_FAULTS.len();
-    let spec = ClusterSpec::new(server_binary(), size).network_namespaces();
+    let spec = ClusterSpec::new(server_binary(), size)
+        .network_namespaces()
+        .extra_args(extra_args.iter().copied());
     let report = run_schedule(spec, &cfg, label).await;
     assert_correct(&report, &cfg, label);
 }
@@ -157,13 +183,20 @@ async fn three_members_partitions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_netem_and_replace() {
     let kinds = [Netem, ReplaceMember, KillLeader];
-    cairn_schedule(3, 1002, &kinds, "cairn3-netem-replace").await;
+    cairn_schedule_with(3, 1002, &kinds, "cairn3-netem-replace", &FREQUENT_SNAPSHOTS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_isolation_and_replace() {
     let kinds = [IsolateMember, ReplaceMember, PauseMember];
-    cairn_schedule(3, 1003, &kinds, "cairn3-isolate-replace").await;
+    cairn_schedule_with(
+        3,
+        1003,
+        &kinds,
+        "cairn3-isolate-replace",
+        &FREQUENT_SNAPSHOTS,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +220,7 @@ async fn five_members_partitions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_members_replace_and_netem() {
     let kinds = [ReplaceMember, Netem, KillMember];
-    cairn_schedule(5, 5001, &kinds, "cairn5-replace-netem").await;
+    cairn_schedule_with(5, 5001, &kinds, "cairn5-replace-netem", &FREQUENT_SNAPSHOTS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
