@@ -329,6 +329,13 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// How many times `what` occurs in the logs of all members.
+    pub fn count_in_logs(&self, what: &str) -> usize {
+        (0..self.len())
+            .map(|i| self.read_log(i).matches(what).count())
+            .sum()
+    }
+
     /// Member `i`'s log since its most recent start (what the current or last
     /// process printed).
     pub fn log_of_last_start(&self, i: usize) -> String {

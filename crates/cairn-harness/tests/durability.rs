@@ -237,14 +237,9 @@ async fn writes_survive_crashes(extra_args: &[&str]) {
         lost.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
     // What the frequent-snapshot run went through (cairn's log lines).
-    let count = |what: &str| -> usize {
-        (0..cluster.len())
-            .map(|i| cluster.read_log(i).matches(what).count())
-            .sum()
-    };
     eprintln!(
         "raft snapshots taken: {}, installed: {}",
-        count("cairn: took raft snapshot"),
-        count("cairn: installed raft snapshot")
+        cluster.count_in_logs("cairn: took raft snapshot"),
+        cluster.count_in_logs("cairn: installed raft snapshot")
     );
 }

@@ -73,15 +73,10 @@ async fn run_schedule(
         started.elapsed().as_secs_f64(),
         report.faults
     );
-    let count = |what: &str| -> usize {
-        (0..cluster.len())
-            .map(|i| cluster.read_log(i).matches(what).count())
-            .sum()
-    };
     eprintln!(
         "{name}: raft snapshots taken {}, installed {}",
-        count("cairn: took raft snapshot"),
-        count("cairn: installed raft snapshot")
+        cluster.count_in_logs("cairn: took raft snapshot"),
+        cluster.count_in_logs("cairn: installed raft snapshot")
     );
     if !report.passed(Duration::from_secs(10)) {
         let dir = faults::save_artifacts(&name, &cluster, &report);

@@ -342,14 +342,10 @@ pub fn force_new_cluster(
         superseded_cluster_id: Some(old.cluster_id),
     };
     drop(log);
-    // Rebuild the log around the new point.
-    let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
-    log.reset(&point, &Vote::new(term, old.member_id))
-        .map_err(|e| io_err(&log_path, e))?;
-    drop(log);
+    // The store is made durable before the log loses the entries just applied.
     finish_member(
         &dir,
-        store,
+        &store,
         &applied,
         &Vote::new(term, old.member_id),
         &identity,
@@ -412,11 +408,12 @@ fn create_layout(dir: &DataDir) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Makes the store durable, resets the log to the applied point and writes
-/// the identity.
+/// Makes the store durable, then resets the log to the applied point (in
+/// that order: the log may hold entries only the store's unsynced writes
+/// carry), then writes the identity.
 fn finish_member(
     dir: &DataDir,
-    store: Store,
+    store: &Store,
     applied: &AppliedState,
     vote: &Vote,
     identity: &Identity,
@@ -428,7 +425,6 @@ fn finish_member(
     let log_path = dir.log_path();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
     log.reset(&point, vote).map_err(|e| io_err(&log_path, e))?;
-    drop(store);
     dir.write_identity(identity)
 }
 

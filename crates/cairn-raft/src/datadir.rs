@@ -4,8 +4,8 @@
 //!   member/identity.json   member ID, cluster ID, name, bootstrap members
 //!   member/wal/log.redb    the Raft log, vote and commit index
 //!   member/snap/db         the MVCC state machine
-//!   member/snap/raft.snap.incoming-N, raft-outgoing-N.snap
-//!                          Raft snapshots being received or sent
+//!   member/snap/raft.snap.incoming-N
+//!                          Raft snapshots being received
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

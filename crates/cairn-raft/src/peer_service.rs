@@ -61,11 +61,9 @@ impl PeerService {
             snapshot: SnapshotData::Received(data),
         };
         let response = self.node.raft().install_full_snapshot(vote, snapshot).await;
-        // Installing removes the file; anything else leaves it.
+        // Installed into the store or refused: the file is not needed either way.
         match std::fs::remove_file(&received) {
-            Ok(()) => {
-                tracing::info!(path = %received.display(), "cairn: dropped a received raft snapshot that was not installed")
-            }
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 tracing::warn!(path = %received.display(), error = %e, "cairn: could not remove a received raft snapshot")

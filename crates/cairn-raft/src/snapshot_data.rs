@@ -11,11 +11,10 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cairn_mvcc::StoreSnapshot;
 
-use crate::snapshot_file::{outgoing_path, SnapshotFile};
+use crate::snapshot_file::SnapshotFile;
 use crate::types::SnapshotMeta;
 
 /// A Raft snapshot's data.
@@ -47,9 +46,6 @@ impl fmt::Debug for SnapshotData {
     }
 }
 
-/// Numbers the exports of this process, so that two at once never share a file.
-static EXPORTS: AtomicU64 = AtomicU64::new(0);
-
 impl SnapshotData {
     /// The store as of `view` (taken with `meta`), to be exported into
     /// `snap_dir` if it is ever sent.
@@ -63,24 +59,19 @@ impl SnapshotData {
 
     /// The data in a file, exporting the store's view first if it is not in
     /// one yet (this reads the whole state; call it off the async workers).
-    /// An exported file's name is removed as soon as it is written: the open
-    /// file is read until it is dropped, and nothing is left behind.
+    /// An export goes into a file without a name (not fsynced: it only lives
+    /// while it is sent), so nothing is left behind.
     pub fn into_file(self) -> io::Result<SnapshotFile> {
         match self {
             SnapshotData::Received(file) => Ok(file),
             SnapshotData::Store(export) => {
-                let n = EXPORTS.fetch_add(1, Ordering::Relaxed);
-                let path = outgoing_path(&export.snap_dir, n);
-                let file = SnapshotFile::write(&path, &export.meta, |out| {
+                SnapshotFile::write_unnamed(&export.snap_dir, &export.meta, |out| {
                     export
                         .view
                         .write_to(out)
                         .map(|(_, len)| len)
                         .map_err(|e| io::Error::other(e.to_string()))
-                })?;
-                std::fs::remove_file(&path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                Ok(file)
+                })
             }
         }
     }

@@ -1,8 +1,8 @@
 //! Raft snapshots travel in files, never whole in memory: snapshots being
 //! received from a leader (`<data-dir>/member/snap/raft.snap.incoming-N`,
-//! removed once installed) and this member's store exported to be sent
-//! (`raft-outgoing-N.snap` next to them, removed from the directory as soon
-//! as written; see `snapshot_data.rs`).
+//! removed once installed) and this member's store exported to be sent (an
+//! unnamed file in the same directory, gone when closed; see
+//! `snapshot_data.rs`).
 //!
 //! Layout: the bincode encoding of the [`SnapshotMeta`], the data length
 //! (u64, little-endian), then the data (the store's snapshot stream). This is
@@ -21,23 +21,16 @@ use crate::types::SnapshotMeta;
 /// `raft.snap.tmp`): the same prefix finds those.
 const INCOMING_PREFIX: &str = "raft.snap.incoming-";
 const OLD_PREFIX: &str = "raft.snap";
-/// Name prefix of exports being sent.
-const OUTGOING_PREFIX: &str = "raft-outgoing-";
 /// Write buffer for snapshot files.
 const BUFFER: usize = 1 << 20;
-
-/// Where the `n`th export of this process is written before it is sent.
-pub(crate) fn outgoing_path(snap_dir: &Path, n: u64) -> PathBuf {
-    snap_dir.join(format!("{OUTGOING_PREFIX}{n}.snap"))
-}
 
 /// Where the `n`th snapshot received since start-up is written.
 pub(crate) fn incoming_path(snap_dir: &Path, n: u64) -> PathBuf {
     snap_dir.join(format!("{INCOMING_PREFIX}{n}"))
 }
 
-/// Removes the snapshot files a stop or crash left behind (receipts and
-/// exports cut short), and the Raft snapshot file older versions kept
+/// Removes the snapshot files a stop or crash left behind (receipts cut
+/// short), and the Raft snapshot file older versions kept
 /// (`raft.snap`): the store always held at least what it held, so nothing
 /// reads it any more.
 pub(crate) fn remove_stale_files(snap_dir: &Path) -> io::Result<()> {
@@ -50,7 +43,7 @@ pub(crate) fn remove_stale_files(snap_dir: &Path) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(OLD_PREFIX) || name.starts_with(OUTGOING_PREFIX) {
+        if name.starts_with(OLD_PREFIX) {
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -167,15 +160,7 @@ impl SnapshotFile {
                 .create(true)
                 .truncate(true)
                 .open(&tmp)?;
-            let mut out = BufWriter::with_capacity(BUFFER, &file);
-            // The length is not known yet: written as 0 and filled in below.
-            write_header(&mut out, meta, 0)?;
-            let len = fill(&mut out)?;
-            out.flush()?;
-            drop(out);
-            let data_offset = header_len(meta)? + 8;
-            (&file).seek(SeekFrom::Start(data_offset - 8))?;
-            (&file).write_all(&len.to_le_bytes())?;
+            let (data_offset, len) = fill_file(&file, meta, fill)?;
             file.sync_all()?;
             Ok((file, data_offset, len))
         })();
@@ -191,6 +176,24 @@ impl SnapshotFile {
         Ok(SnapshotFile {
             file,
             path: path.to_path_buf(),
+            data_offset,
+            len,
+        })
+    }
+
+    /// Writes a snapshot into a file without a name in `dir` (gone once
+    /// closed, whatever happens to the process), neither fsynced nor renamed:
+    /// an export that lives only while it is sent.
+    pub fn write_unnamed(
+        dir: &Path,
+        meta: &SnapshotMeta,
+        fill: impl FnOnce(&mut BufWriter<&File>) -> io::Result<u64>,
+    ) -> io::Result<SnapshotFile> {
+        let file = tempfile::tempfile_in(dir).map_err(with_path(dir))?;
+        let (data_offset, len) = fill_file(&file, meta, fill).map_err(with_path(dir))?;
+        Ok(SnapshotFile {
+            file,
+            path: dir.join("(unnamed export)"),
             data_offset,
             len,
         })
@@ -247,6 +250,26 @@ impl SnapshotFile {
             },
         )
     }
+}
+
+/// Writes the header and `fill`'s data into `file`; returns where the data
+/// starts and its length.
+fn fill_file(
+    file: &File,
+    meta: &SnapshotMeta,
+    fill: impl FnOnce(&mut BufWriter<&File>) -> io::Result<u64>,
+) -> io::Result<(u64, u64)> {
+    let mut out = BufWriter::with_capacity(BUFFER, file);
+    // The length is not known yet: written as 0 and filled in below.
+    write_header(&mut out, meta, 0)?;
+    let len = fill(&mut out)?;
+    out.flush()?;
+    drop(out);
+    let data_offset = header_len(meta)? + 8;
+    let mut file = file;
+    file.seek(SeekFrom::Start(data_offset - 8))?;
+    file.write_all(&len.to_le_bytes())?;
+    Ok((data_offset, len))
 }
 
 /// Reads a snapshot's data sequentially through positioned reads.
@@ -382,7 +405,7 @@ mod tests {
     #[test]
     fn a_written_snapshot_reads_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = outgoing_path(dir.path(), 0);
+        let path = dir.path().join("raft.snap");
         let written = SnapshotFile::write(&path, &meta(7), |out| {
             out.write_all(b"hello ")?;
             out.write_all(b"world")?;
@@ -411,7 +434,7 @@ mod tests {
             data: Vec<u8>,
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = outgoing_path(dir.path(), 0);
+        let path = dir.path().join("raft.snap");
         let old = bincode::serialize(&Stored {
             meta: meta(9),
             data: b"abc".to_vec(),
@@ -427,7 +450,7 @@ mod tests {
     #[test]
     fn a_missing_snapshot_is_none_and_a_damaged_one_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = outgoing_path(dir.path(), 0);
+        let path = dir.path().join("raft.snap");
         assert!(SnapshotFile::open(&path).expect("open").is_none());
         SnapshotFile::write_bytes(&path, &meta(1), b"0123456789").expect("write");
         let whole = std::fs::read(&path).expect("read");
@@ -445,7 +468,7 @@ mod tests {
     #[test]
     fn a_damaged_length_inside_the_meta_is_refused_without_allocating_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = outgoing_path(dir.path(), 0);
+        let path = dir.path().join("raft.snap");
         let mut members = std::collections::BTreeMap::new();
         members.insert(
             1,
@@ -504,7 +527,6 @@ mod tests {
         // What older versions kept, and an export a crash cut short.
         SnapshotFile::write_bytes(&dir.path().join("raft.snap"), &meta(1), b"x").expect("write");
         std::fs::write(dir.path().join("raft.snap.tmp"), b"half").expect("write");
-        std::fs::write(dir.path().join("raft-outgoing-7.snap.tmp"), b"half").expect("write");
         IncomingFile::create(&incoming_path(dir.path(), 3), &meta(2), 5)
             .expect("create")
             .discard();

@@ -5,8 +5,8 @@
 //! pattern). A Raft snapshot is the store itself, as etcd's is its backend:
 //! taking one makes the store durable up to the applied index, and the store is
 //! exported ([`SnapshotData`]) only when a snapshot is sent to a member that
-//! needs it. A received snapshot is streamed from its file into the store and
-//! the file removed; no snapshot is ever held whole in memory.
+//! needs it. A received snapshot is streamed from its file into the store (the
+//! receiver removes the file); no snapshot is ever held whole in memory.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -277,12 +277,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
         self.publish_removed(&cached);
-        // Installed (durably): the store holds it now, the file is not needed.
-        let received = snapshot.path().to_path_buf();
-        drop(snapshot);
-        if let Err(e) = std::fs::remove_file(&received) {
-            tracing::warn!(path = %received.display(), error = %e, "cairn: could not remove an installed raft snapshot");
-        }
+        // The store holds it now, durably; the receiver removes the file.
         let index = meta.last_log_id.as_ref().map(|l| l.index).unwrap_or(0);
         tracing::info!(index, "cairn: installed raft snapshot");
         (self.on_applied)(index);
