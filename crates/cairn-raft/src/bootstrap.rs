@@ -128,7 +128,7 @@ pub fn restore(
             raft_state: Some(raft_state),
         };
         cairn_mvcc::create_store(&dir.db_path(), &rows).map_err(store_err)?;
-        let log_path = dir.log_path();
+        let log_path = dir.wal_dir();
         let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
         log.reset(&point, &Vote::new(1, identity.member_id))
             .map_err(|e| io_err(&log_path, e))?;
@@ -195,16 +195,20 @@ fn inspect_copy(
 ) -> Result<DataDirReport, NodeError> {
     let copy = DataDir::new(scratch);
     create_layout(&copy)?;
-    for (from, to) in [
-        (dir.db_path(), copy.db_path()),
-        (dir.log_path(), copy.log_path()),
-    ] {
-        std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
+    std::fs::copy(dir.db_path(), copy.db_path()).map_err(|e| io_err(&dir.db_path(), e))?;
+    let wal = dir.wal_dir();
+    for file in std::fs::read_dir(&wal).map_err(|e| io_err(&wal, e))? {
+        let file = file.map_err(|e| io_err(&wal, e))?;
+        let from = file.path();
+        if from.is_file() {
+            std::fs::copy(&from, copy.wal_dir().join(file.file_name()))
+                .map_err(|e| io_err(&from, e))?;
+        }
     }
     let dir = copy;
     let store = Store::open(&dir.db_path()).map_err(store_err)?;
     let applied = stored_applied(&store).map_err(store_err)?;
-    let log_path = dir.log_path();
+    let log_path = dir.wal_dir();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
     let committed = log.committed().map_err(|e| io_err(&log_path, e))?;
     let last_log_index = log.last_index().map_err(|e| io_err(&log_path, e))?;
@@ -264,7 +268,7 @@ pub fn force_new_cluster(
     let old = dir.read_identity()?;
     let store = Store::open(&dir.db_path()).map_err(store_err)?;
     let mut applied = stored_applied(&store).map_err(store_err)?;
-    let log_path = dir.log_path();
+    let log_path = dir.wal_dir();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
     let last_index = log.last_index().map_err(|e| io_err(&log_path, e))?;
     let vote = log.vote().map_err(|e| io_err(&log_path, e))?;
@@ -273,7 +277,7 @@ pub fn force_new_cluster(
     let applied_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
     let mut last = applied.last_applied;
     let pending = if last_index > applied_index {
-        log.entries(applied_index + 1, last_index)
+        log.entries_between(applied_index + 1, last_index)
             .map_err(|e| io_err(&log_path, e))?
     } else {
         Vec::new()
@@ -422,7 +426,7 @@ fn finish_member(
     let point = applied
         .last_applied
         .ok_or_else(|| NodeError::Store("no applied position".into()))?;
-    let log_path = dir.log_path();
+    let log_path = dir.wal_dir();
     let log = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
     log.reset(&point, vote).map_err(|e| io_err(&log_path, e))?;
     dir.write_identity(identity)

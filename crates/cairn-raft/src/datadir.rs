@@ -2,7 +2,8 @@
 //! when a member is created. Every other module takes its paths from here.
 //!
 //!   member/identity.json   member ID, cluster ID, name, bootstrap members
-//!   member/wal/log.redb    the Raft log, vote and commit index
+//!   member/wal/*.seg       the Raft log's entries (append-only segments)
+//!   member/wal/log.redb    the Raft vote, purge point and commit index
 //!   member/snap/db         the MVCC state machine
 //!   member/snap/raft.snap.incoming-N
 //!                          Raft snapshots being received
@@ -36,9 +37,6 @@ impl DataDir {
     }
     pub fn identity_path(&self) -> PathBuf {
         self.member_dir().join("identity.json")
-    }
-    pub fn log_path(&self) -> PathBuf {
-        self.wal_dir().join("log.redb")
     }
     pub fn db_path(&self) -> PathBuf {
         self.snap_dir().join("db")

@@ -1,4 +1,4 @@
-//! Cairn's Raft layer: an openraft node with a durable log (redb), the MVCC store
+//! Cairn's Raft layer: an openraft node with a durable log (append-only segment files), the MVCC store
 //! as its state machine, and a gRPC peer transport that carries the cluster ID on
 //! every message. The API layer uses [`RaftNode`] to propose writes, wait for
 //! linearizable read points, and learn status and membership.
@@ -18,6 +18,7 @@ pub mod node;
 pub mod peer_service;
 mod read_index;
 mod recent_entries;
+mod segment_log;
 mod snapshot_data;
 mod snapshot_file;
 mod snapshot_transfer;

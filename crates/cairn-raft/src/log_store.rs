@@ -1,8 +1,10 @@
-//! The durable Raft log: openraft's `RaftLogStorage` over a redb file
-//! (`<data-dir>/member/wal/log.redb`). Every append and vote is fsynced before
-//! openraft is told it is done; one append call (a batch of entries) is one commit,
-//! so concurrent proposals share an fsync (group commit). Reads of the newest
-//! entries are answered from memory (`RecentEntries`).
+//! The durable Raft log: openraft's `RaftLogStorage` over `member/wal/`. The
+//! entries are append-only segment files (`segment_log`): one append call (a
+//! batch of entries) is one write and one `fdatasync`, so concurrent proposals
+//! share an fsync (group commit). The vote and the purge point live in a small
+//! redb file (`log.redb`) and are fsynced before openraft is told they are
+//! saved. Reads of the newest entries are answered from memory
+//! (`RecentEntries`).
 
 use std::fmt::Debug;
 use std::io;
@@ -12,29 +14,35 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::recent_entries::RecentEntries;
+use crate::segment_log::{self, SegmentLog};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// Where earlier versions kept the entries; moved into segments at open.
+const OLD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+const META_FILE: &str = "log.redb";
 const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_PURGED: &str = "last_purged";
 
-/// Handle to the Raft log; cheap to clone (readers share the database).
+/// Handle to the Raft log; cheap to clone (readers share the files).
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Database>,
+    meta: Arc<Database>,
     path: Arc<str>,
+    entries: Arc<Mutex<SegmentLog>>,
     recent: Arc<Mutex<RecentEntries>>,
     /// The newest committed log id openraft reported, not written yet: it is
-    /// written with the next append, in the same commit (see `save_committed`).
+    /// written with the next append, in the same write (see `save_committed`).
     unsaved_committed: Arc<Mutex<Option<LogId>>>,
+    /// The newest committed log id written (with an append, or at a purge).
+    saved_committed: Arc<Mutex<Option<LogId>>>,
 }
 
 fn io_err(context: &str, e: impl std::fmt::Display) -> io::Error {
@@ -54,37 +62,91 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> io::Result<T> {
     })
 }
 
-/// How much memory redb may use to cache the log's pages. Entries are read back
-/// soon after they are appended (replication, apply), while still cached; redb's
-/// 1 GiB default would keep every entry since the last purge in memory.
-const LOG_CACHE_BYTES: usize = 4 << 20;
+/// Decodes an entry and checks it is the one its place in the log says.
+fn decode_entry(index: u64, bytes: &[u8]) -> io::Result<Entry> {
+    let entry: Entry = decode("entry", bytes)?;
+    if entry.log_id.index != index {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "raft log: entry at index {index} claims index {}",
+                entry.log_id.index
+            ),
+        ));
+    }
+    Ok(entry)
+}
+
+/// How much memory redb may use to cache `log.redb`'s pages: it holds three
+/// small values.
+const META_CACHE_BYTES: usize = 256 << 10;
 
 /// How much memory the newest entries kept for reads may take: about 2,000
 /// puts of 256 bytes, some 200 milliseconds' worth at 10,000 puts a second,
 /// more than replication and apply lag behind appends on a healthy member.
 const RECENT_ENTRIES_BYTES: usize = 1 << 20;
 
+/// A mutex whose holder may have panicked: the value is still the last one set.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn newest(a: Option<LogId>, b: Option<LogId>) -> Option<LogId> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl LogStore {
-    /// Opens (or creates) the log file. A file that is not a valid log is an error
-    /// naming the file; nothing is repaired silently.
-    pub fn open(path: &Path) -> io::Result<LogStore> {
-        let shown = path.display().to_string();
-        let db = Database::builder()
-            .set_cache_size(LOG_CACHE_BYTES)
-            .create(path)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{shown}: {e}")))?;
+    /// Opens (or creates) the log in `wal_dir`, reading every entry once so a
+    /// damaged log is refused at start-up with an error naming the file. A
+    /// write a crash cut short at the end of the newest segment is cut off
+    /// (and logged); nothing else is repaired.
+    pub fn open(wal_dir: &Path) -> io::Result<LogStore> {
+        let meta_path = wal_dir.join(META_FILE);
+        let shown = meta_path.display().to_string();
+        let err = |e: &dyn std::fmt::Display| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{shown}: {e}"))
+        };
+        let meta = Database::builder()
+            .set_cache_size(META_CACHE_BYTES)
+            .create(&meta_path)
+            .map_err(|e| err(&e))?;
+        let txn = meta.begin_write().map_err(|e| err(&e))?;
+        txn.open_table(META).map_err(|e| err(&e))?;
+        txn.commit().map_err(|e| err(&e))?;
+        migrate_old_entries(&meta, wal_dir).map_err(|e| err(&e))?;
+
+        let opened =
+            SegmentLog::open(wal_dir, |index, bytes| decode_entry(index, bytes).map(drop))?;
+        if opened.torn_bytes > 0 {
+            tracing::warn!(
+                dir = %wal_dir.display(),
+                bytes = opened.torn_bytes,
+                "raft log: cut off a write a crash left unfinished at the end of the newest segment"
+            );
+        }
+        let wal_hint = match &opened.hint {
+            Some(bytes) => Some(decode::<LogId>("committed id", bytes)?),
+            None => None,
+        };
         let store = LogStore {
-            db: Arc::new(db),
-            path: shown.into(),
+            meta: Arc::new(meta),
+            path: shown.clone().into(),
+            entries: Arc::new(Mutex::new(opened.log)),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BYTES))),
             unsaved_committed: Arc::new(Mutex::new(None)),
+            saved_committed: Arc::new(Mutex::new(None)),
         };
-        // Make sure the tables exist and every stored entry decodes.
-        let txn = store.db.begin_write().map_err(|e| store.err(e))?;
-        txn.open_table(LOG).map_err(|e| store.err(e))?;
-        txn.open_table(META).map_err(|e| store.err(e))?;
-        txn.commit().map_err(|e| store.err(e))?;
-        store.verify()?;
+        store.get_meta::<Vote>(KEY_VOTE)?;
+        let purged: Option<LogId> = store.get_meta(KEY_PURGED)?;
+        let committed: Option<LogId> = store.get_meta(KEY_COMMITTED)?;
+        *lock(&store.saved_committed) = newest(committed, wal_hint);
+        if let Some(purged) = purged {
+            // Segments a purge had not deleted yet when the member stopped.
+            lock(&store.entries).purge_upto(purged.index)?;
+        }
         Ok(store)
     }
 
@@ -100,51 +162,18 @@ impl LogStore {
         })
     }
 
-    /// The committed log id waiting for the next append. Only ever a hint
-    /// (see `save_committed`), so a poisoned lock just gives its value.
-    fn unsaved_committed(&self) -> MutexGuard<'_, Option<LogId>> {
-        self.unsaved_committed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The entries on disk. A panic while holding them can only come from a
+    /// bug; the file operations themselves report errors.
+    fn entries(&self) -> MutexGuard<'_, SegmentLog> {
+        lock(&self.entries)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", self.path))
     }
 
-    /// Reads every entry once so a damaged log is refused at start-up.
-    fn verify(&self) -> io::Result<()> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-        let mut expected: Option<u64> = None;
-        for item in table.iter().map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let entry: Entry = decode("entry", v.value()).map_err(|e| self.err(e))?;
-            if entry.log_id.index != k.value() {
-                return Err(self.err(format!(
-                    "entry at key {} claims index {}",
-                    k.value(),
-                    entry.log_id.index
-                )));
-            }
-            if let Some(want) = expected {
-                if k.value() != want {
-                    return Err(self.err(format!(
-                        "gap in log: expected index {want}, found {}",
-                        k.value()
-                    )));
-                }
-            }
-            expected = Some(k.value() + 1);
-        }
-        self.get_meta::<Vote>(KEY_VOTE)?;
-        self.get_meta::<LogId>(KEY_COMMITTED)?;
-        self.get_meta::<LogId>(KEY_PURGED)?;
-        Ok(())
-    }
-
     fn get_meta<T: DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.meta.begin_read().map_err(|e| self.err(e))?;
         let table = txn.open_table(META).map_err(|e| self.err(e))?;
         match table.get(key).map_err(|e| self.err(e))? {
             Some(v) => Ok(Some(decode(key, v.value()).map_err(|e| self.err(e))?)),
@@ -152,20 +181,18 @@ impl LogStore {
         }
     }
 
-    fn put_meta<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-        durability: Durability,
-    ) -> io::Result<()> {
-        let bytes = encode(value)?;
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(durability).map_err(|e| self.err(e))?;
+    /// Writes `values` in one fsynced commit.
+    fn put_meta(&self, values: &[(&str, Vec<u8>)]) -> io::Result<()> {
+        let mut txn = self.meta.begin_write().map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(META).map_err(|e| self.err(e))?;
-            table
-                .insert(key, bytes.as_slice())
-                .map_err(|e| self.err(e))?;
+            for (key, bytes) in values {
+                table
+                    .insert(*key, bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
         }
         txn.commit().map_err(|e| self.err(e))
     }
@@ -177,18 +204,18 @@ impl LogStore {
 
     /// The last log id known committed, if any (offline use).
     pub(crate) fn committed(&self) -> io::Result<Option<LogId>> {
-        self.get_meta(KEY_COMMITTED)
+        Ok(*lock(&self.saved_committed))
     }
 
     /// The index of the last entry, or of the purged point (offline use).
     pub(crate) fn last_index(&self) -> io::Result<u64> {
-        let last = self.last_entry_id()?.map(|l| l.index);
+        let last = self.entries().bounds().map(|(_, last)| last);
         let purged: Option<LogId> = self.get_meta(KEY_PURGED)?;
         Ok(last.or(purged.map(|p| p.index)).unwrap_or(0))
     }
 
     /// The entries with index in `start..=end` (offline use).
-    pub(crate) fn entries(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+    pub(crate) fn entries_between(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         self.read_range(start, Some(end))
     }
 
@@ -196,102 +223,79 @@ impl LogStore {
     /// position, with `vote` as the stored vote. Used when a data dir is rebuilt
     /// around a state machine that already holds everything up to `point`.
     pub(crate) fn reset(&self, point: &LogId, vote: &Vote) -> io::Result<()> {
-        self.remove_range((Bound::Unbounded, Bound::Unbounded), Some(point))?;
-        self.put_meta(KEY_COMMITTED, point, Durability::Immediate)?;
-        self.put_meta(KEY_VOTE, vote, Durability::Immediate)
+        self.recent().clear();
+        let mut entries = self.entries();
+        entries.clear()?;
+        let point_bytes = encode(point)?;
+        self.put_meta(&[
+            (KEY_PURGED, point_bytes.clone()),
+            (KEY_COMMITTED, point_bytes),
+            (KEY_VOTE, encode(vote)?),
+        ])?;
+        entries.purge_upto(point.index)?;
+        *lock(&self.saved_committed) = Some(*point);
+        Ok(())
     }
 
     /// The last log id in the log, if any entries remain.
     fn last_entry_id(&self) -> io::Result<Option<LogId>> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-        let last = table.last().map_err(|e| self.err(e))?;
-        let log_id = match last {
-            Some((_, v)) => Some(decode::<Entry>("entry", v.value())?.log_id),
-            None => None,
+        let Some((_, last)) = self.entries().bounds() else {
+            return Ok(None);
         };
-        Ok(log_id)
+        Ok(self.read_range(last, Some(last))?.pop().map(|e| e.log_id))
     }
 
     fn read_range(&self, start: u64, end_inclusive: Option<u64>) -> io::Result<Vec<Entry>> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-        let iter = match end_inclusive {
-            Some(end) => table.range(start..=end),
-            None => table.range(start..),
-        }
-        .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        for item in iter {
-            let (_, v) = item.map_err(|e| self.err(e))?;
-            out.push(decode("entry", v.value())?);
-        }
+        self.entries().read(start, end_inclusive, |index, bytes| {
+            out.push(decode_entry(index, bytes)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
     fn write_entries(&self, entries: Vec<Entry>) -> io::Result<()> {
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.err(e))?;
-        let mut sizes = Vec::with_capacity(entries.len());
-        {
-            let mut table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-            for entry in &entries {
-                let bytes = encode(entry)?;
-                table
-                    .insert(entry.log_id.index, bytes.as_slice())
-                    .map_err(|e| self.err(e))?;
-                sizes.push(bytes.len());
-            }
-        }
-        let committed = *self.unsaved_committed();
-        if let Some(committed) = &committed {
-            let bytes = encode(committed)?;
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            meta.insert(KEY_COMMITTED, bytes.as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))?;
+        let Some(first) = entries.first().map(|e| e.log_id.index) else {
+            return Ok(());
+        };
+        let encoded = entries.iter().map(encode).collect::<io::Result<Vec<_>>>()?;
+        let committed = *lock(&self.unsaved_committed);
+        let hint = committed.as_ref().map(encode).transpose()?;
+        self.entries().append(first, &encoded, hint.as_deref())?;
         // Written: forget it unless openraft reported a newer one meanwhile.
         if committed.is_some() {
-            let mut unsaved = self.unsaved_committed();
+            let mut unsaved = lock(&self.unsaved_committed);
             if *unsaved == committed {
                 *unsaved = None;
             }
+            let mut saved = lock(&self.saved_committed);
+            *saved = newest(*saved, committed);
         }
         // Only now durable: from here on they may be read from memory.
+        let sizes = encoded.iter().map(Vec::len);
         self.recent().appended(entries.into_iter().zip(sizes));
         Ok(())
     }
 
-    fn remove_range(
-        &self,
-        range: (Bound<u64>, Bound<u64>),
-        purged: Option<&LogId>,
-    ) -> io::Result<()> {
-        // Forget them in memory first: should the file keep them (the commit
+    fn truncate_from(&self, from: u64) -> io::Result<()> {
+        // Forget them in memory first: should the file keep them (the write
         // fails), reads still find them there.
-        match range {
-            (Bound::Included(from), Bound::Unbounded) => self.recent().forget_from(from),
-            (Bound::Unbounded, Bound::Included(upto)) => self.recent().forget_upto(upto),
-            _ => self.recent().clear(),
+        self.recent().forget_from(from);
+        self.entries().truncate_from(from)
+    }
+
+    fn purge_upto(&self, log_id: &LogId) -> io::Result<()> {
+        self.recent().forget_upto(log_id.index);
+        // The purge point is durable before any segment goes, and it is
+        // committed, so it is the committed hint too when none newer is saved.
+        let committed = newest(*lock(&self.saved_committed), Some(*log_id));
+        let mut values = vec![(KEY_PURGED, encode(log_id)?)];
+        if let Some(committed) = &committed {
+            values.push((KEY_COMMITTED, encode(committed)?));
         }
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.err(e))?;
-        {
-            let mut table = txn.open_table(LOG).map_err(|e| self.err(e))?;
-            table
-                .retain_in(range, |_, _| false)
-                .map_err(|e| self.err(e))?;
-            if let Some(purged) = purged {
-                let bytes = encode(purged)?;
-                let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-                meta.insert(KEY_PURGED, bytes.as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        txn.commit().map_err(|e| self.err(e))
+        self.put_meta(&values)?;
+        *lock(&self.saved_committed) = committed;
+        self.entries().purge_upto(log_id.index)
     }
 
     async fn blocking<T, F>(&self, f: F) -> io::Result<T>
@@ -304,6 +308,50 @@ impl LogStore {
             .await
             .map_err(|e| io_err("worker", e))?
     }
+}
+
+/// Moves the entries of a log written by an earlier version (a `log` table in
+/// `log.redb`) into a segment, then drops the table. A crash in between leaves
+/// both; the segment wins and the table is dropped at the next open.
+fn migrate_old_entries(meta: &Database, wal_dir: &Path) -> Result<(), String> {
+    let txn = meta.begin_read().map_err(|e| e.to_string())?;
+    let table = match txn.open_table(OLD_LOG) {
+        Ok(table) => table,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let has_segments = std::fs::read_dir(wal_dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .any(|f| f.file_name().to_string_lossy().ends_with(".seg"));
+    if !has_segments {
+        let mut first = None;
+        let mut bodies = Vec::new();
+        for item in table.iter().map_err(|e| e.to_string())? {
+            let (k, v) = item.map_err(|e| e.to_string())?;
+            let index = k.value();
+            let expected = first.unwrap_or(index) + bodies.len() as u64;
+            if index != expected {
+                return Err(format!(
+                    "gap in log: expected index {expected}, found {index}"
+                ));
+            }
+            decode_entry(index, v.value()).map_err(|e| e.to_string())?;
+            first.get_or_insert(index);
+            bodies.push(v.value().to_vec());
+        }
+        if let Some(first) = first {
+            segment_log::write_migrated_segment(wal_dir, first, &bodies)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    drop(table);
+    drop(txn);
+    let mut txn = meta.begin_write().map_err(|e| e.to_string())?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| e.to_string())?;
+    txn.delete_table(OLD_LOG).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())
 }
 
 fn bounds_to_range<RB: RangeBounds<u64>>(range: &RB) -> Option<(u64, Option<u64>)> {
@@ -361,8 +409,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        let vote = *vote;
-        self.blocking(move |s| s.put_meta(KEY_VOTE, &vote, Durability::Immediate))
+        let vote = encode(vote)?;
+        self.blocking(move |s| s.put_meta(&[(KEY_VOTE, vote)]))
             .await
     }
 
@@ -372,16 +420,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // the next append, inside that append's commit, rather than in a commit
         // of its own whose pages every following fsync would have to write too.
         if committed.is_some() {
-            *self.unsaved_committed() = committed;
+            *lock(&self.unsaved_committed) = committed;
         }
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        if let Some(committed) = *self.unsaved_committed() {
-            return Ok(Some(committed));
-        }
-        self.get_meta(KEY_COMMITTED)
+        let unsaved = *lock(&self.unsaved_committed);
+        Ok(newest(unsaved, *lock(&self.saved_committed)))
     }
 
     async fn append<I>(
@@ -412,16 +458,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map(|l| l.index + 1).unwrap_or(0);
-        self.blocking(move |s| s.remove_range((Bound::Included(from), Bound::Unbounded), None))
-            .await
+        self.blocking(move |s| s.truncate_from(from)).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        let upto = log_id.index;
-        self.blocking(move |s| {
-            s.remove_range((Bound::Unbounded, Bound::Included(upto)), Some(&log_id))
-        })
-        .await
+        self.blocking(move |s| s.purge_upto(&log_id)).await
     }
 }
 

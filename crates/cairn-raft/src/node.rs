@@ -200,7 +200,7 @@ impl RaftNode {
             id
         };
 
-        let log_path = dir.log_path();
+        let log_path = dir.wal_dir();
         let log_store = LogStore::open(&log_path).map_err(|e| io_err(&log_path, e))?;
         let db_path = dir.db_path();
         let store = Store::open(&db_path).map_err(|e| NodeError::Store(e.to_string()))?;

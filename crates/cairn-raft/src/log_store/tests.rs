@@ -70,7 +70,7 @@ async fn assert_reads_match_file(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_agree_with_the_file_through_appends_truncates_and_purges() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = LogStore::open(&dir.path().join("log.redb")).expect("open");
+    let mut log = LogStore::open(dir.path()).expect("open");
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let (mut first, mut last, mut term) = (1u64, 0u64, 1u64);
     let mut hits = 0;
@@ -115,7 +115,7 @@ async fn reads_agree_with_the_file_through_appends_truncates_and_purges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reopened_log_reads_from_its_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("log.redb");
+    let path = dir.path().to_path_buf();
     {
         let mut log = LogStore::open(&path).expect("open");
         append(&mut log, (1..=10).map(|i| entry(1, i, 10)).collect()).await;
@@ -142,7 +142,7 @@ async fn a_reopened_log_reads_from_its_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_id_is_written_with_the_next_append() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("log.redb");
+    let path = dir.path().to_path_buf();
     let (two, four) = (LogId::new_term_index(1, 2), LogId::new_term_index(1, 4));
     {
         let mut log = LogStore::open(&path).expect("open");
@@ -161,4 +161,82 @@ async fn the_committed_id_is_written_with_the_next_append() {
     let mut log = LogStore::open(&path).expect("reopen");
     assert_eq!(log.read_committed().await.expect("read"), Some(two));
     assert_eq!(log.committed().expect("stored"), Some(two));
+}
+
+/// Writes entries the way earlier versions did: a `log` table in `log.redb`.
+fn write_old_format_log(dir: &std::path::Path, entries: &[Entry]) {
+    let db = redb::Database::create(dir.join("log.redb")).expect("create");
+    let txn = db.begin_write().expect("begin");
+    {
+        let mut table = txn.open_table(super::OLD_LOG).expect("table");
+        for e in entries {
+            let bytes = bincode::serialize(e).expect("encode");
+            table
+                .insert(e.log_id.index, bytes.as_slice())
+                .expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+}
+
+fn has_old_table(dir: &std::path::Path) -> bool {
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(dir.join("log.redb")).expect("open");
+    let txn = db.begin_read().expect("read");
+    txn.open_table(super::OLD_LOG).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_by_an_earlier_version_is_moved_into_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old: Vec<Entry> = (3..=9).map(|i| entry(2, i, 40)).collect();
+    write_old_format_log(dir.path(), &old);
+    {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        assert_eq!(log.try_get_log_entries(0..100).await.expect("read"), old);
+        append(&mut log, vec![entry(3, 10, 5)]).await;
+    }
+    assert!(!has_old_table(dir.path()), "the old table is dropped");
+    let mut log = LogStore::open(dir.path()).expect("reopen");
+    let read = log.try_get_log_entries(0..100).await.expect("read");
+    assert_eq!(read.len(), 8);
+    assert_eq!(read[7], entry(3, 10, 5));
+
+    // A crash after the segment was written but before the table was
+    // dropped: the segment is the log, and the table goes at the next open.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_old_format_log(dir.path(), &old);
+    crate::segment_log::write_migrated_segment(
+        dir.path(),
+        3,
+        &old.iter()
+            .map(|e| bincode::serialize(e).expect("encode"))
+            .collect::<Vec<_>>(),
+    )
+    .expect("segment");
+    let mut log = LogStore::open(dir.path()).expect("open");
+    assert_eq!(log.try_get_log_entries(0..100).await.expect("read"), old);
+    drop(log);
+    assert!(!has_old_table(dir.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_entries_stay_purged_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        append(&mut log, (1..=10).map(|i| entry(1, i, 10)).collect()).await;
+        log.purge(LogId::new_term_index(1, 6)).await.expect("purge");
+    }
+    let mut log = LogStore::open(dir.path()).expect("reopen");
+    let state = log.get_log_state().await.expect("state");
+    assert_eq!(state.last_purged_log_id, Some(LogId::new_term_index(1, 6)));
+    assert_eq!(state.last_log_id, Some(LogId::new_term_index(1, 10)));
+    let read = log.try_get_log_entries(0..100).await.expect("read");
+    assert_eq!(read.first().map(|e| e.log_id.index), Some(7));
+    // The purge point is committed, so it is the committed hint at least.
+    assert_eq!(
+        log.read_committed().await.expect("committed"),
+        Some(LogId::new_term_index(1, 6))
+    );
 }
