@@ -256,9 +256,26 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Writes some data, stops the member, corrupts `victims(data_dir)`, restarts:
-/// the member must exit non-zero within 30 s, name `names_in_error`, not panic.
-async fn corrupted_restart_fails_cleanly(victims: fn(&Path) -> Vec<PathBuf>, names_in_error: &str) {
+/// Overwrites 16 bytes in the middle of `path` (damage inside the file, with
+/// intact data after it: never mistaken for a write a crash cut short).
+fn overwrite_middle(path: &Path) {
+    let len = std::fs::metadata(path).expect("metadata").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for corruption");
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0xa5; 16], len / 2).expect("overwrite");
+    file.sync_all().expect("sync");
+}
+
+/// Writes some data, stops the member, damages `victims(data_dir)` with
+/// `corrupt`, restarts: the member must exit non-zero within 30 s, name
+/// `names_in_error`, not panic.
+async fn corrupted_restart_fails_cleanly(
+    victims: fn(&Path) -> Vec<PathBuf>,
+    corrupt: fn(&Path),
+    names_in_error: &str,
+) {
     let mut cluster = one_member().await;
     let mut client = cluster.client(0).await.expect("client");
     for n in 0..200 {
@@ -278,7 +295,7 @@ async fn corrupted_restart_fails_cleanly(victims: fn(&Path) -> Vec<PathBuf>, nam
     );
     for file in &files {
         eprintln!("corrupting {}", file.display());
-        truncate_and_append_garbage(file);
+        corrupt(file);
     }
     cluster.start_member(0).expect("spawn restart");
     let exit = cluster
@@ -316,7 +333,12 @@ async fn corrupted_state_file_fails_restart_cleanly() {
     if !cairn_only("corrupted_state_file_fails_restart_cleanly") {
         return;
     }
-    corrupted_restart_fails_cleanly(|dir| vec![dir.join("member/snap/db")], "member/snap/db").await;
+    corrupted_restart_fails_cleanly(
+        |dir| vec![dir.join("member/snap/db")],
+        truncate_and_append_garbage,
+        "member/snap/db",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,5 +346,30 @@ async fn corrupted_raft_log_fails_restart_cleanly() {
     if !cairn_only("corrupted_raft_log_fails_restart_cleanly") {
         return;
     }
-    corrupted_restart_fails_cleanly(|dir| files_under(&dir.join("member/wal")), "member/wal").await;
+    corrupted_restart_fails_cleanly(
+        |dir| files_under(&dir.join("member/wal")),
+        truncate_and_append_garbage,
+        "member/wal",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_raft_log_segment_fails_restart_cleanly() {
+    if !cairn_only("damaged_raft_log_segment_fails_restart_cleanly") {
+        return;
+    }
+    corrupted_restart_fails_cleanly(
+        |dir| {
+            let segments: Vec<PathBuf> = files_under(&dir.join("member/wal"))
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+                .collect();
+            assert!(!segments.is_empty(), "no log segment under member/wal");
+            segments
+        },
+        overwrite_middle,
+        ".seg: at byte",
+    )
+    .await;
 }
