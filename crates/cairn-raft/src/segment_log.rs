@@ -130,6 +130,8 @@ pub(crate) struct SegmentLog {
     first_live: u64,
     /// A new segment is started once the newest one holds this much.
     segment_target: u64,
+    /// Why a change to the files failed, if one did.
+    failed: Option<String>,
 }
 
 impl SegmentLog {
@@ -161,6 +163,7 @@ impl SegmentLog {
             segments: Vec::with_capacity(firsts.len()),
             first_live: 0,
             segment_target: SEGMENT_TARGET_BYTES,
+            failed: None,
         };
         let mut hint = None;
         let mut torn_bytes = 0;
@@ -248,6 +251,35 @@ impl SegmentLog {
         if let Some(hint) = hint {
             push_record(&mut buf, Kind::Hint, hint)?;
         }
+        self.usable()?;
+        let result = self.write_batch(first_index, &buf, rel_offsets);
+        self.note_failure(result)
+    }
+
+    /// Refuses changes after a write, sync or removal failed: what the files
+    /// hold is then known only to a fresh open (at the member's restart).
+    fn usable(&self) -> io::Result<()> {
+        match &self.failed {
+            Some(why) => Err(io::Error::other(format!(
+                "raft log: refused after an earlier failure ({why}); restart the member"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn note_failure<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+
+    fn write_batch(
+        &mut self,
+        first_index: u64,
+        buf: &[u8],
+        rel_offsets: Vec<u64>,
+    ) -> io::Result<()> {
         let batch = buf.len() as u64;
         let roll = match self.segments.last() {
             None => true,
@@ -264,9 +296,9 @@ impl SegmentLog {
                 .create_new(true)
                 .open(&path)
                 .map_err(|e| with_path(&path, e))?;
-            file.write_all_at(&buf, 0)
+            file.write_all_at(buf, 0)
+                .and_then(|()| file.sync_data())
                 .map_err(|e| with_path(&path, e))?;
-            file.sync_data().map_err(|e| with_path(&path, e))?;
             sync_dir(&self.dir)?;
             self.segments.push(Segment {
                 first_index,
@@ -282,11 +314,8 @@ impl SegmentLog {
         };
         segment
             .file
-            .write_all_at(&buf, segment.len)
-            .map_err(|e| with_path(&segment.path, e))?;
-        segment
-            .file
-            .sync_data()
+            .write_all_at(buf, segment.len)
+            .and_then(|()| segment.file.sync_data())
             .map_err(|e| with_path(&segment.path, e))?;
         let base = segment.len;
         segment
@@ -310,6 +339,12 @@ impl SegmentLog {
 
     /// Removes every entry from `from` on, durably.
     pub fn truncate_from(&mut self, from: u64) -> io::Result<()> {
+        self.usable()?;
+        let result = self.cut_from(from);
+        self.note_failure(result)
+    }
+
+    fn cut_from(&mut self, from: u64) -> io::Result<()> {
         // Newest first, each removal durable before the next, so a crash
         // leaves the segments before the ones already gone.
         while let Some(newest) = self.segments.last() {
@@ -336,17 +371,28 @@ impl SegmentLog {
         }
         // What is left may all be purged already (a purge keeps a segment
         // that still held newer entries).
-        self.purge_upto(self.first_live.saturating_sub(1))
+        self.remove_dead_segments()
     }
 
     /// Forgets every entry up to `upto` and deletes the segments that hold
     /// nothing newer. The caller records the purge point durably first.
     pub fn purge_upto(&mut self, upto: u64) -> io::Result<()> {
+        self.usable()?;
+        let result = self.drop_upto(upto);
+        self.note_failure(result)
+    }
+
+    fn drop_upto(&mut self, upto: u64) -> io::Result<()> {
         self.first_live = self.first_live.max(upto + 1);
+        self.remove_dead_segments()
+    }
+
+    /// Deletes the oldest segments while they hold only purged entries.
+    fn remove_dead_segments(&mut self) -> io::Result<()> {
         let dead = self
             .segments
             .iter()
-            .take_while(|s| s.last_index() <= upto)
+            .take_while(|s| s.last_index() < self.first_live)
             .count();
         if dead == 0 {
             return Ok(());
