@@ -240,3 +240,37 @@ async fn purged_entries_stay_purged_after_a_reopen() {
         Some(LogId::new_term_index(1, 6))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Openraft's first entry has index 0. A truncate once made the log treat
+/// index 0 as purged in memory (nothing on disk changed), so a leader
+/// replicating to a new member from index 0 read entries from index 1 and
+/// openraft's replication asserted; the fault schedules found it.
+async fn entry_zero_is_read_after_a_restart_and_truncates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        append(&mut log, vec![entry(0, 0, 10)]).await;
+        for i in 1..=20 {
+            append(&mut log, vec![entry(2, i, 10)]).await;
+        }
+    }
+    let mut log = LogStore::open(dir.path()).expect("reopen");
+    log.truncate_after(Some(LogId::new_term_index(2, 15)))
+        .await
+        .expect("truncate");
+    append(&mut log, (16..=25).map(|i| entry(3, i, 10)).collect()).await;
+    for end in 1..27 {
+        let got = log.try_get_log_entries(0..end).await.expect("read");
+        assert_eq!(got.first().map(|e| e.log_id.index), Some(0), "0..{end}");
+        assert_eq!(got.len() as u64, end.min(26), "0..{end}");
+    }
+    log.truncate_after(Some(LogId::new_term_index(0, 0)))
+        .await
+        .expect("truncate to 0");
+    append(&mut log, (1..=5).map(|i| entry(4, i, 10)).collect()).await;
+    for end in 1..7 {
+        let got = log.try_get_log_entries(0..end).await.expect("read");
+        assert_eq!(got.first().map(|e| e.log_id.index), Some(0), "0..{end}");
+    }
+}
