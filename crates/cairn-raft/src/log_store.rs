@@ -320,11 +320,7 @@ fn migrate_old_entries(meta: &Database, wal_dir: &Path) -> Result<(), String> {
         Err(TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     };
-    let has_segments = std::fs::read_dir(wal_dir)
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .any(|f| f.file_name().to_string_lossy().ends_with(".seg"));
-    if !has_segments {
+    if !segment_log::has_segments(wal_dir).map_err(|e| e.to_string())? {
         let mut first = None;
         let mut bodies = Vec::new();
         for item in table.iter().map_err(|e| e.to_string())? {

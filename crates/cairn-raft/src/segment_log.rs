@@ -171,7 +171,7 @@ impl SegmentLog {
         for (n, first) in firsts.into_iter().enumerate() {
             let newest = n + 1 == count;
             if let Some(prev) = log.segments.last() {
-                if prev.last_index() + 1 != first {
+                if prev.last_index().checked_add(1) != Some(first) {
                     return Err(corrupt(
                         &dir.join(segment_name(first)),
                         format!(
@@ -553,7 +553,11 @@ fn scan_segment(
         match parse_record(&record) {
             Ok(parsed) => {
                 if parsed.kind == Kind::Entry {
-                    let index = first_index + offsets.len() as u64;
+                    // A name near u64::MAX must not make the indices wrap.
+                    let index = first_index
+                        .checked_add(offsets.len() as u64)
+                        .filter(|i| *i < u64::MAX)
+                        .ok_or_else(|| corrupt(&path, "log index beyond u64"))?;
                     visit(index, parsed.body).map_err(|e| with_path(&path, e))?;
                     let offset = u32::try_from(pos)
                         .map_err(|_| corrupt(&path, "log segment larger than 4 GiB"))?;
@@ -621,6 +625,17 @@ fn is_torn_tail(file: &File, pos: u64, file_len: u64, bad: &Bad, path: &Path) ->
             return Ok(true);
         }
         sector_start += SECTOR_BYTES;
+    }
+    Ok(false)
+}
+
+/// Whether `dir` holds any log segment.
+pub(crate) fn has_segments(dir: &Path) -> io::Result<bool> {
+    for item in std::fs::read_dir(dir).map_err(|e| with_path(dir, e))? {
+        let item = item.map_err(|e| with_path(dir, e))?;
+        if item.file_name().to_string_lossy().ends_with(SEGMENT_SUFFIX) {
+            return Ok(true);
+        }
     }
     Ok(false)
 }

@@ -297,47 +297,46 @@ fn damage_that_is_not_a_torn_write_is_refused() {
 
     // An older segment cut short.
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut log, _, _, _) = open(dir.path());
-    log.set_segment_target(1);
-    for i in 1..=3 {
-        log.append(i, &[body(i, 0, 100)], None).expect("append");
-    }
-    let first = log.segment_paths()[0].clone();
-    drop(log);
-    OpenOptions::new()
-        .write(true)
-        .open(&first)
-        .and_then(|f| f.set_len(50))
-        .expect("cut");
+    let segments = one_entry_segments(dir.path(), 3);
+    cut(&segments[0], 50);
     assert_open_fails(dir.path(), "older segment cut short");
 
     // A segment missing from the middle.
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut log, _, _, _) = open(dir.path());
+    let segments = one_entry_segments(dir.path(), 3);
+    std::fs::remove_file(&segments[1]).expect("remove");
+    assert_open_fails(dir.path(), "missing segment");
+
+    // A name whose indices would run past u64::MAX.
+    let dir = tempfile::tempdir().expect("tempdir");
+    super::write_migrated_segment(dir.path(), u64::MAX, &[body(1, 0, 10)]).expect("segment");
+    assert_open_fails(dir.path(), "index beyond u64");
+}
+
+/// Entries `1..=n` of 100 bytes, each in a segment of its own; returns the
+/// segment files, oldest first.
+fn one_entry_segments(dir: &Path, n: u64) -> Vec<std::path::PathBuf> {
+    let (mut log, _, _, _) = open(dir);
     log.set_segment_target(1);
-    for i in 1..=3 {
+    for i in 1..=n {
         log.append(i, &[body(i, 0, 100)], None).expect("append");
     }
-    let middle = log.segment_paths()[1].clone();
-    drop(log);
-    std::fs::remove_file(middle).expect("remove");
-    assert_open_fails(dir.path(), "missing segment");
+    log.segment_paths()
+}
+
+fn cut(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .expect("cut");
 }
 
 #[test]
 fn a_new_segment_whose_first_write_never_finished_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut log, _, _, _) = open(dir.path());
-    log.set_segment_target(1);
-    log.append(1, &[body(1, 0, 100)], None).expect("append");
-    log.append(2, &[body(2, 0, 100)], None).expect("append");
-    let second = log.segment_paths()[1].clone();
-    drop(log);
-    OpenOptions::new()
-        .write(true)
-        .open(&second)
-        .and_then(|f| f.set_len(5))
-        .expect("cut");
+    let second = one_entry_segments(dir.path(), 2)[1].clone();
+    cut(&second, 5);
     let (mut log, seen, _, _) = open(dir.path());
     assert_eq!(seen, vec![(1, body(1, 0, 100))]);
     assert!(!second.exists());
