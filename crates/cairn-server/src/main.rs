@@ -1,5 +1,6 @@
 //! `cairn`: an etcd-compatible member. Parses etcd's flags, sets up logging, runs.
 
+mod allocator;
 mod config;
 mod context;
 mod etcd_snapshot;
@@ -44,31 +45,8 @@ fn init_logging(level: &str, logger: &str) {
     }
 }
 
-/// Caps glibc's malloc arenas at two.
-///
-/// glibc gives each thread that allocates its own arena, up to eight per core,
-/// and memory freed into one arena is never reused by another. Cairn allocates
-/// on the tokio workers, on blocking threads (log and state-machine I/O) and
-/// frees elsewhere, so with the default a member held ~45 MB more resident
-/// memory than its live heap after loading 100,000 keys (VmHWM 160–172 MB
-/// against 131 MB with two arenas, in the same run). Two arenas keep
-/// allocation from serialising on one lock on a 2-core machine.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only changes a malloc tunable and is called first thing
-    // in main, before any other thread exists; its result is advisory (0 means
-    // the value was refused, and the default stays).
-    let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    if ok == 0 {
-        eprintln!("cairn: could not limit malloc arenas (mallopt refused M_ARENA_MAX)");
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    allocator::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cfg = match config::parse(&args, &|k| std::env::var(k).ok()) {
         Ok(Command::Run(cfg)) => *cfg,
