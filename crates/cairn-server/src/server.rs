@@ -223,7 +223,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     let gate = crate::start_gate::StartGate::default();
 
     let max_recv = (cfg.max_request_bytes as usize).saturating_add(GRPC_OVERHEAD_BYTES);
-    let grpc = tonic::service::Routes::new(
+    let app = tonic::service::Routes::new(
         KvServer::new(KvService::new(ctx.clone()))
             .max_decoding_message_size(max_recv)
             .max_encoding_message_size(MAX_RESPONSE_BYTES),
@@ -268,8 +268,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     ))
     .add_service(AuthServer::new(AuthService::new(ctx.clone())))
     .into_axum_router()
-    .merge(crate::http::routes(ctx.clone()))
-    .layer(axum::middleware::from_fn_with_state(
+    .merge(crate::http::routes(ctx.clone()));
+    // Served only by a member that opens its port before publishing (below);
+    // a member that published first serves `app` without the gate's
+    // per-request middleware.
+    let gated = app.clone().layer(axum::middleware::from_fn_with_state(
         gate.clone(),
         crate::start_gate::until_published,
     ));
@@ -298,7 +301,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
                         cfg.request_timeout()
                     );
                     if let Some(listeners) = unserved.take() {
-                        serving = serve_clients(listeners, &grpc, &cfg)?;
+                        serving = serve_clients(listeners, &gated, &cfg)?;
                     }
                 }
                 _ = shutdown_signal() => {
@@ -319,7 +322,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     }
     gate.open();
     if let Some(listeners) = unserved.take() {
-        serving = serve_clients(listeners, &grpc, &cfg)?;
+        serving = serve_clients(listeners, &app, &cfg)?;
     }
     tracing::info!("enabled capabilities for version {}", &ETCD_VERSION[..3]);
     for line in serving {
