@@ -153,6 +153,32 @@ fn random_operations_and_reopens_match_a_model() {
 }
 
 #[test]
+fn segments_reserve_their_target_size_but_end_at_their_last_record() {
+    use std::os::unix::fs::MetadataExt;
+    let stat = |p: &Path| std::fs::metadata(p).expect("stat");
+    let record = 100 + HEADER_BYTES as u64;
+    let target = 1 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut log, _, _, _) = open(dir.path());
+    log.set_segment_target(target);
+    log.append(1, &[body(1, 0, 100), body(2, 0, 100)], None)
+        .expect("append");
+    let path = only_segment(dir.path());
+    assert_eq!(stat(&path).len(), 2 * record);
+    assert!(stat(&path).blocks() * 512 >= target, "not reserved");
+    log.truncate_from(2).expect("truncate");
+    assert_eq!(stat(&path).len(), record);
+    assert!(
+        stat(&path).blocks() * 512 >= target,
+        "not reserved after a truncate"
+    );
+    drop(log);
+    let (_, seen, _, torn) = open(dir.path());
+    assert_eq!(seen, vec![(1, body(1, 0, 100))]);
+    assert_eq!(torn, 0);
+}
+
+#[test]
 fn appends_out_of_order_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut log, _, _, _) = open(dir.path());
