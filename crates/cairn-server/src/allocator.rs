@@ -1,10 +1,10 @@
-//! The member's memory allocator: mimalloc, returning freed memory at once and
-//! with transparent huge pages off.
+//! The member's memory allocator: mimalloc, returning freed memory after
+//! 10 ms and with transparent huge pages off.
 //!
 //! With glibc's malloc, allocation and free were ~16% of the leader's CPU
-//! under put load (8 KiB codec buffers per gRPC call among them); alternating
-//! runs with mimalloc used less CPU per put in every round (BENCHMARKS.md,
-//! finding 22). The two settings below keep its resident memory at glibc's.
+//! under put load (8 KiB codec buffers per gRPC call among them); paired runs
+//! with mimalloc used ~12% less CPU per put (BENCHMARKS.md, finding 22). The
+//! two settings below keep its resident memory within a few MiB of glibc's.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,20 +14,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// below checks the position by the option's documented default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// How long mimalloc keeps freed memory before it gives it back to the OS.
+/// Its default, 1 s, kept a leader ~10 MiB above glibc's peak resident
+/// memory under a burst of writes (VmHWM 85 MiB against 74–77 MiB with
+/// 100,000 keys). 0 brought that to 77–78 MiB but made the memory of every
+/// short-lived buffer fault in again (a snapshot save streams ~1,000 of
+/// them: 0.095 → 0.128–0.177 s, and 7% more CPU per put). 10 ms, mimalloc
+/// 2's default, keeps such buffers for reuse and the peak at 79 MiB.
+const PURGE_DELAY_MS: std::os::raw::c_long = 10;
+
 /// Sets the allocator up; called first thing in `main`.
 pub fn configure() {
-    return_freed_memory_at_once();
+    return_freed_memory_soon();
     disable_transparent_huge_pages();
 }
 
-/// mimalloc keeps freed pages for a second before it gives them back to the
-/// OS; under a burst of writes that kept a leader ~10 MiB above glibc's peak
-/// resident memory (VmHWM 85 MiB against 74–77 MiB with 100,000 keys). With
-/// no delay it is 77–78 MiB, at no measurable CPU cost.
-fn return_freed_memory_at_once() {
+fn return_freed_memory_soon() {
     // SAFETY: mi_option_set only stores an integer in mimalloc's option
-    // table; any value is valid for this option (0 means purge at once).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    // table; any value is valid for this option.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
 }
 
 /// Turns transparent huge pages off for this process.
@@ -75,7 +80,7 @@ mod tests {
         configure();
         assert_eq!(
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
-            0
+            PURGE_DELAY_MS
         );
         #[cfg(target_os = "linux")]
         assert_eq!(
