@@ -750,12 +750,14 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
         return Retry::Again;
     }
     // The connection failed during the call (tonic says "transport error" with
-    // code Unknown), or the leader is unavailable: the request may or may not
-    // have reached it, so the outcome is unknown. etcd answers "request timed
-    // out" then; passing tonic's text on would give clients an error code they
-    // do not expect.
-    let broken_connection =
-        status.code() == tonic::Code::Unknown && msg.contains("transport error");
+    // code Unknown, or hyper's "operation was canceled" with code Cancelled
+    // when the leader died mid-call), or the leader is unavailable: the
+    // request may or may not have reached it, so the outcome is unknown. etcd
+    // answers "request timed out" then; passing tonic's text on would give
+    // clients an error code they do not expect.
+    let broken_connection = (status.code() == tonic::Code::Unknown
+        && msg.contains("transport error"))
+        || (status.code() == tonic::Code::Cancelled && !msg.starts_with("etcdserver:"));
     if broken_connection
         || (status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:"))
     {
@@ -766,7 +768,31 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
 
 #[cfg(test)]
 mod tests {
-    use super::ElectionTimers;
+    use super::{classify_forward_error, ElectionTimers, ProposeError, Retry};
+
+    #[test]
+    fn a_forward_cut_off_mid_call_is_a_timeout_not_tonics_text() {
+        for status in [
+            tonic::Status::cancelled("operation was canceled"),
+            tonic::Status::unknown("transport error"),
+            tonic::Status::unavailable("connection reset"),
+        ] {
+            assert!(
+                matches!(
+                    classify_forward_error(status.clone()),
+                    Retry::Fail(ProposeError::Timeout)
+                ),
+                "{status:?}"
+            );
+        }
+        // The leader's own etcd errors pass through.
+        assert!(matches!(
+            classify_forward_error(tonic::Status::invalid_argument(
+                "etcdserver: member not found"
+            )),
+            Retry::Fail(ProposeError::Remote(tonic::Code::InvalidArgument, _))
+        ));
+    }
 
     #[test]
     fn election_timers_campaign_between_t_and_six_fifths_t() {
