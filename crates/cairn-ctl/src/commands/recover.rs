@@ -242,41 +242,28 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     // member that is up.
     let probe_timeout =
         crate::golang::GoDuration(timeout.0.min(2 * crate::golang::GoDuration::SECOND));
-    // Endpoints are asked in waves, all of a wave at once, so that dead
-    // members cost one probe timeout together rather than one each.
     let mut queue: Vec<String> = settings.endpoints.clone();
     let mut asked: Vec<String> = Vec::new();
     let mut learned: Vec<String> = Vec::new();
-    while !queue.is_empty() {
-        let mut wave: Vec<String> = Vec::new();
-        while let Some(ep) = queue.pop() {
-            if !asked.iter().any(|a| bare(a) == bare(&ep)) {
-                asked.push(ep.clone());
-                wave.push(ep);
-            }
+    while let Some(ep) = queue.pop() {
+        if asked.iter().any(|a| bare(a) == bare(&ep)) {
+            continue;
         }
-        let probes = wave.into_iter().map(|ep| {
-            let mut client = parent.for_endpoint(&ep);
-            async move {
-                let answer = client.inspect(probe_timeout).await;
-                (ep, answer)
-            }
-        });
-        for (ep, answer) in ctx.block_on(futures::future::join_all(probes))? {
-            match answer {
-                Ok(r) => {
-                    for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
-                        if !asked.iter().any(|a| bare(a) == bare(url))
-                            && !queue.iter().any(|q| bare(q) == bare(url))
-                        {
-                            learned.push(url.clone());
-                            queue.push(url.clone());
-                        }
+        asked.push(ep.clone());
+        let mut client = parent.for_endpoint(&ep);
+        match ctx.block_on(client.inspect(probe_timeout))? {
+            Ok(r) => {
+                for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
+                    if !asked.iter().any(|a| bare(a) == bare(url))
+                        && !queue.iter().any(|q| bare(q) == bare(url))
+                    {
+                        learned.push(url.clone());
+                        queue.push(url.clone());
                     }
-                    seen.push((ep, r));
                 }
-                Err(e) => unreachable.push(format!("{ep} ({})", e.message)),
+                seen.push((ep, r));
             }
+            Err(e) => unreachable.push(format!("{ep} ({})", e.message)),
         }
     }
     seen.sort_by(|a, b| a.0.cmp(&b.0));
