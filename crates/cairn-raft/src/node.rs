@@ -755,12 +755,12 @@ pub(crate) fn classify_forward_error(status: tonic::Status) -> Retry {
     // request may or may not have reached it, so the outcome is unknown. etcd
     // answers "request timed out" then; passing tonic's text on would give
     // clients an error code they do not expect.
-    let broken_connection = (status.code() == tonic::Code::Unknown
-        && msg.contains("transport error"))
-        || (status.code() == tonic::Code::Cancelled && !msg.starts_with("etcdserver:"));
-    if broken_connection
-        || (status.code() == tonic::Code::Unavailable && !msg.starts_with("etcdserver:"))
-    {
+    // The leader's own errors start with "etcdserver:" and pass through.
+    let code = status.code();
+    let from_leader = msg.starts_with("etcdserver:");
+    let outcome_unknown = (code == tonic::Code::Unknown && msg.contains("transport error"))
+        || (!from_leader && matches!(code, tonic::Code::Cancelled | tonic::Code::Unavailable));
+    if outcome_unknown {
         return Retry::Fail(ProposeError::Timeout);
     }
     Retry::Fail(ProposeError::Remote(status.code(), msg.to_string()))
