@@ -234,9 +234,11 @@ async fn checker_catches_stale_reads_under_partitions() {
         .network_namespaces()
         .extra_args(["--unsafe-stale-reads"])
         .env("CAIRN_UNSAFE_TEST_FLAGS", "1");
+    // Few keys make a stale read on the cut-off member likely; 30 s of faults
+    // (not 15) make it all but certain: one 15 s run of this schedule (CI of
+    // af497e5) had no read land on a cut-off member after a newer write.
     let mut cfg =
-        FaultRunConfig::new(77, Duration::from_secs(15)).with_faults(&[IsolateMember, Partition]);
-    // Few keys make a stale read on the cut-off member likely.
+        FaultRunConfig::new(77, Duration::from_secs(30)).with_faults(&[IsolateMember, Partition]);
     cfg.keys = 5;
     let report = run_schedule(spec, &cfg, "stale-reads").await;
     assert!(
