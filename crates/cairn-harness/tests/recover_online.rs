@@ -10,6 +10,10 @@
 //! --yes` through it alone, two fresh members `--join`, the old ones fenced.
 //!
 //! Each scenario runs twice: plain text, and with client and peer TLS.
+//!
+//! And `recover --yes` interrupted after its rejoin or reset step, then run
+//! again: it finishes the earlier recovery, also while the members it acted on
+//! have accepted their action but not restarted yet.
 
 mod recovery_support;
 
@@ -203,10 +207,64 @@ async fn restarted_survivor_scenario(security: Security) {
 /// and keeps asking to join. Running `recover --yes` again finishes the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_recover_completes_when_run_again() {
+    let report = interrupted_then_run_again("rejoin", None).await;
+    assert!(!report.contains("is restarting to become"), "{report}");
+}
+
+/// As above, run again while the survivor told to rejoin has accepted but not
+/// restarted yet (members wait 5 s before carrying an action out): the second
+/// run must neither keep that survivor nor tell it to rejoin a second time,
+/// and must wait for it to rejoin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_again_while_the_rejoining_survivor_restarts() {
+    let report = interrupted_then_run_again("rejoin", Some("5000")).await;
+    assert!(
+        report.contains("it accepted a rejoin through"),
+        "the second run saw the pending rejoin:\n{report}"
+    );
+    assert!(
+        !report.contains("old data moved to"),
+        "no second rejoin was sent:\n{report}"
+    );
+    assert!(report.contains("waiting for 2 voters"), "{report}");
+}
+
+/// Killed after resetting the freshest survivor, and run again while both
+/// survivors have accepted their action but not restarted yet: the second run
+/// waits for the reset member to come back as the new cluster and finishes
+/// that recovery (no second reset, no second rejoin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_again_while_the_reset_survivor_restarts() {
+    let report = interrupted_then_run_again("reset", Some("5000")).await;
+    assert!(
+        report.contains("is restarting to become a one-member cluster"),
+        "the second run saw the pending reset:\n{report}"
+    );
+    assert!(
+        report.contains("An earlier recovery made member"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("old data moved to") && !report.contains("resetting member"),
+        "no second action was sent:\n{report}"
+    );
+    assert!(report.contains("waiting for 2 voters"), "{report}");
+}
+
+/// 5 members, 3 killed; `recover --yes` paused (test hook) after `pause_step`
+/// and killed; then run again, at once. Members delay carrying out an accepted
+/// action by `restart_delay_ms` (300 ms by default). Checks that both
+/// survivors end up voters of the new cluster with every write; returns the
+/// second run's report.
+async fn interrupted_then_run_again(pause_step: &str, restart_delay_ms: Option<&str>) -> String {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
 
-    let mut test = TestCluster::start(5, Security::Plain).await;
+    let env: Vec<(&str, &str)> = restart_delay_ms
+        .map(|ms| ("CAIRN_TEST_RECOVERY_RESTART_DELAY_MS", ms))
+        .into_iter()
+        .collect();
+    let mut test = TestCluster::start_with_env(5, Security::Plain, &env).await;
     let cluster = &mut test.cluster;
     let leader = cluster.find_leader().await.expect("a leader");
     let mut c = cluster.client(leader).await.expect("client");
@@ -221,7 +279,7 @@ async fn interrupted_recover_completes_when_run_again() {
     }
     let all = cluster.endpoints().join(",");
 
-    // First run: paused (test hook) right after the rejoin step, then killed.
+    // First run: paused (test hook) right after `pause_step`, then killed.
     let mut first = Command::new(cairn_harness::cairnctl_bin())
         .args([
             "--endpoints",
@@ -231,7 +289,7 @@ async fn interrupted_recover_completes_when_run_again() {
             "1000",
             "--yes",
         ])
-        .env("CAIRN_TEST_PAUSE_RECOVER", "rejoin")
+        .env("CAIRN_TEST_PAUSE_RECOVER", pause_step)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -249,12 +307,13 @@ async fn interrupted_recover_completes_when_run_again() {
         }
     });
     let mut printed = String::new();
+    let pause_line = format!("paused after {pause_step}");
     let paused = loop {
         match rx.recv_timeout(DEADLINE) {
             Ok(line) => {
                 printed.push_str(&line);
                 printed.push('\n');
-                if line.contains("paused after rejoin") {
+                if line.contains(&pause_line) {
                     break true;
                 }
             }
@@ -265,7 +324,7 @@ async fn interrupted_recover_completes_when_run_again() {
     let _ = first.wait();
     assert!(paused, "recover never reached the pause point:\n{printed}");
     assert!(printed.contains("old data moved to"), "{printed}");
-    assert!(!printed.contains("[2/3]"), "{printed}");
+    assert!(!printed.contains("now cluster"), "{printed}");
 
     // Second run completes it.
     let again = recover_online(cluster, &all, &["--bump-revision", "1000", "--yes"]);
@@ -284,4 +343,5 @@ async fn interrupted_recover_completes_when_run_again() {
         assert_eq!(got.kvs.len(), 40, "member {i} holds every write");
         assert_eq!(got.header.map(|h| h.revision), Some(last + 1000));
     }
+    report
 }

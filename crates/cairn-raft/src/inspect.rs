@@ -68,6 +68,9 @@ impl RaftNode {
             leader: m.current_leader.unwrap_or(0),
             reachable_peers,
             superseded_cluster_id: self.superseded_cluster_id().unwrap_or(0),
+            // Recorded by the server's Recovery service, which fills these in.
+            pending_action: String::new(),
+            pending_join_url: String::new(),
         }
     }
 }

@@ -215,119 +215,214 @@ fn from_snapshot(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     report_done(ctx, started, &identity, status.revision, &target.data_dir)
 }
 
-/// The online form, so far the plan only: inspects every `--endpoints` member
-/// through the Recovery service (it answers without quorum), says whether the
-/// cluster has quorum, which member is freshest and why, what may be lost, and
-/// the steps to take. Carrying the plan out online is not built yet; `--yes`
-/// says so and points to the offline form.
-fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
-    let (settings, _printer) = ctx.globals.client_config(ctx.err)?;
-    let timeout = ctx.globals.args.command_timeout;
-    let parent = crate::client::Client::new(settings.clone());
-    let mut seen: Vec<(String, InspectResponse)> = Vec::new();
-    let mut unreachable = Vec::new();
-    // The given endpoints, then every client URL the reachable members know
-    // from the membership (so one reachable endpoint is enough).
-    let bare = |url: &str| {
-        url.trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string()
-    };
+/// What the members answered to `Recovery.Inspect`.
+struct Survey {
+    /// (endpoint, answer), sorted by endpoint.
+    seen: Vec<(String, InspectResponse)>,
+    /// "endpoint (why)" for every endpoint that did not answer.
+    unreachable: Vec<String>,
+    /// Client URLs learned from the membership rather than given.
+    learned: Vec<String>,
+}
+
+/// `url` without its scheme and trailing slash, to compare endpoints.
+fn bare(url: &str) -> &str {
+    url.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+}
+
+/// Asks `endpoints`, then every client URL the members that answer know from
+/// the membership (so one reachable endpoint is enough). Endpoints are asked
+/// in waves, all of a wave at once, so that dead members cost one probe
+/// timeout together rather than one each.
+fn survey(
+    ctx: &mut Ctx<'_>,
+    parent: &crate::client::Client,
+    endpoints: &[String],
+) -> Result<Survey, CtlError> {
     // A member that is down refuses the connection, and the client (as
-    // etcdctl's) retries that until the command timeout: 5 s per dead member
-    // (most of a recovery's time after losing two of three). The Recovery
-    // service answers without quorum, within its own peer probe (at most
-    // 500 ms, see cairn-raft inspect.rs), so two seconds are plenty for a
-    // member that is up.
+    // etcdctl's) retries that until the command timeout. The Recovery service
+    // answers without quorum, within its own peer probe (at most 500 ms, see
+    // cairn-raft inspect.rs), so two seconds are plenty for a member that is up.
+    let timeout = ctx.globals.args.command_timeout;
     let probe_timeout =
         crate::golang::GoDuration(timeout.0.min(2 * crate::golang::GoDuration::SECOND));
-    let mut queue: Vec<String> = settings.endpoints.clone();
+    let mut found = Survey {
+        seen: Vec::new(),
+        unreachable: Vec::new(),
+        learned: Vec::new(),
+    };
+    let mut queue: Vec<String> = endpoints.to_vec();
     let mut asked: Vec<String> = Vec::new();
-    let mut learned: Vec<String> = Vec::new();
-    while let Some(ep) = queue.pop() {
-        if asked.iter().any(|a| bare(a) == bare(&ep)) {
-            continue;
-        }
-        asked.push(ep.clone());
-        let mut client = parent.for_endpoint(&ep);
-        match ctx.block_on(client.inspect(probe_timeout))? {
-            Ok(r) => {
-                for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
-                    if !asked.iter().any(|a| bare(a) == bare(url))
-                        && !queue.iter().any(|q| bare(q) == bare(url))
-                    {
-                        learned.push(url.clone());
-                        queue.push(url.clone());
-                    }
-                }
-                seen.push((ep, r));
+    while !queue.is_empty() {
+        let mut wave: Vec<String> = Vec::new();
+        while let Some(ep) = queue.pop() {
+            if !asked.iter().any(|a| bare(a) == bare(&ep)) {
+                asked.push(ep.clone());
+                wave.push(ep);
             }
-            Err(e) => unreachable.push(format!("{ep} ({})", e.message)),
+        }
+        let probes = wave.into_iter().map(|ep| {
+            let mut client = parent.for_endpoint(&ep);
+            async move {
+                let answer = client.inspect(probe_timeout).await;
+                (ep, answer)
+            }
+        });
+        for (ep, answer) in ctx.block_on(futures::future::join_all(probes))? {
+            match answer {
+                Ok(r) => {
+                    for url in r.members.iter().flat_map(|m| m.client_urls.iter()) {
+                        if !asked.iter().any(|a| bare(a) == bare(url))
+                            && !queue.iter().any(|q| bare(q) == bare(url))
+                        {
+                            found.learned.push(url.clone());
+                            queue.push(url.clone());
+                        }
+                    }
+                    found.seen.push((ep, r));
+                }
+                Err(e) => found.unreachable.push(format!("{ep} ({})", e.message)),
+            }
         }
     }
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    found.seen.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// The survey as the plan's first lines.
+fn describe(found: &Survey) -> String {
     let mut out = String::new();
-    if !learned.is_empty() {
+    if !found.learned.is_empty() {
         out.push_str(&format!(
             "Endpoints learned from the membership: {}\n",
-            learned.join(", ")
+            found.learned.join(", ")
         ));
     }
     out.push_str("Reachable members:\n");
-    for (ep, r) in &seen {
+    for (ep, r) in &found.seen {
         out.push_str(&format!(
             "  {ep}: member {:x} ({:?}) of cluster {:x}: last log index {}, commit index {}, applied index {}, revision {}, term {}, leader {}\n",
             r.member_id, r.name, r.cluster_id, r.last_log_index, r.commit_index, r.applied_index,
             r.revision, r.term,
             if r.leader == 0 { "none".to_string() } else { format!("{:x}", r.leader) }
         ));
+        match r.pending_action.as_str() {
+            "" => {}
+            "rejoin" => out.push_str(&format!(
+                "    it accepted a rejoin through {} from an earlier recovery and is restarting to carry it out\n",
+                r.pending_join_url
+            )),
+            other => out.push_str(&format!(
+                "    it accepted a {other} from an earlier recovery and is restarting to carry it out\n"
+            )),
+        }
     }
-    for u in &unreachable {
+    for u in &found.unreachable {
         out.push_str(&format!("  unreachable: {u}\n"));
     }
+    out
+}
+
+/// Whether `join_url` reaches the member that answered `r` at `ep`.
+fn reaches(join_url: &str, ep: &str, r: &InspectResponse) -> bool {
+    bare(join_url) == bare(ep)
+        || r.members
+            .iter()
+            .filter(|m| m.id == r.member_id)
+            .flat_map(|m| m.client_urls.iter())
+            .any(|u| bare(u) == bare(join_url))
+}
+
+/// The members of the old cluster that an earlier run already told to rejoin
+/// through `target` (at `target_ep`); they restart on their own and need no
+/// second message. An error if one of them rejoins through another member.
+fn already_rejoining(
+    members: &[(String, InspectResponse)],
+    old_cluster: u64,
+    target_ep: &str,
+    target: &InspectResponse,
+) -> Result<Vec<InspectResponse>, CtlError> {
+    let mut rejoining = Vec::new();
+    for (ep, r) in members {
+        if r.cluster_id != old_cluster || r.pending_action != "rejoin" {
+            continue;
+        }
+        if !reaches(&r.pending_join_url, target_ep, target) {
+            return Err(CtlError::error(format!(
+                "member {:x} at {ep} is already rejoining through {}, but this run would keep member {:x} at {target_ep}; \
+                 wait until it has restarted, then run recover again",
+                r.member_id, r.pending_join_url, target.member_id
+            )));
+        }
+        rejoining.push(r.clone());
+    }
+    Ok(rejoining)
+}
+
+/// The online form: inspects every `--endpoints` member through the Recovery
+/// service (it answers without quorum), says whether the cluster has quorum,
+/// which member is freshest and why, what may be lost, and the steps to take;
+/// with `--yes` carries them out through the members themselves. A run that
+/// finds the traces of an earlier, interrupted one (a member that accepted an
+/// action but has not restarted yet, or a member already reset) finishes that
+/// recovery instead of starting another.
+fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
+    let (settings, _printer) = ctx.globals.client_config(ctx.err)?;
+    let parent = crate::client::Client::new(settings.clone());
+    let mut found = survey(ctx, &parent, &settings.endpoints)?;
+    // A member that accepted a reset restarts as the new cluster within a
+    // second: wait for that, then look again and finish the earlier run. What
+    // the first look saw is kept for members that stop answering meanwhile (a
+    // member told to rejoin restarts and is silent until it has joined).
+    let pending_reset = found
+        .seen
+        .iter()
+        .find(|(_, r)| r.pending_action == "reset")
+        .cloned();
+    if let Some((reset_ep, before)) = pending_reset {
+        ctx.out.write_all(describe(&found).as_bytes()).map_err(io)?;
+        writeln!(
+            ctx.out,
+            "\nMember {:x} at {reset_ep} is restarting to become a one-member cluster (an earlier recovery reset it); waiting for it.",
+            before.member_id
+        )
+        .map_err(io)?;
+        let reset = wait_for_reset(ctx, &parent, &reset_ep, &before)?;
+        let first_look = std::mem::take(&mut found.seen);
+        found = survey(ctx, &parent, &settings.endpoints)?;
+        for (ep, r) in first_look {
+            if !found.seen.iter().any(|(_, o)| o.member_id == r.member_id) {
+                found.seen.push((ep, r));
+            }
+        }
+        return finish_earlier_recovery(ctx, a, &parent, &found, &reset_ep, &reset);
+    }
+    // A member that superseded the cluster other reachable members still belong
+    // to: an earlier recovery got that far. Finish it instead of starting over.
+    let resumed = found
+        .seen
+        .iter()
+        .find(|(_, r)| {
+            r.superseded_cluster_id != 0
+                && found
+                    .seen
+                    .iter()
+                    .any(|(_, o)| o.cluster_id == r.superseded_cluster_id)
+        })
+        .cloned();
+    if let Some((new_ep, new)) = resumed {
+        return finish_earlier_recovery(ctx, a, &parent, &found, &new_ep, &new);
+    }
+    let seen = &found.seen;
+    let mut out = describe(&found);
     let Some((_, first)) = seen.first() else {
         ctx.out.write_all(out.as_bytes()).map_err(io)?;
         return Err(CtlError::error(
             "no member answered; for stopped members use recover --data-dir",
         ));
     };
-    // A member that superseded the cluster other reachable members still belong
-    // to: an earlier recovery got that far. Finish it instead of starting over.
-    let resumed = seen
-        .iter()
-        .find(|(_, r)| {
-            r.superseded_cluster_id != 0
-                && seen
-                    .iter()
-                    .any(|(_, o)| o.cluster_id == r.superseded_cluster_id)
-        })
-        .cloned();
-    if let Some((new_ep, new)) = resumed {
-        let stragglers: Vec<(String, InspectResponse)> = seen
-            .iter()
-            .filter(|(_, o)| o.cluster_id == new.superseded_cluster_id)
-            .cloned()
-            .collect();
-        out.push_str(&format!(
-            "\nAn earlier recovery made member {:x} at {new_ep} the cluster {:x}, superseding {:x}; {} reachable members of the old cluster still have to rejoin it.\nPlan:\n  1. move their data dirs aside and have them rejoin through {new_ep}\n",
-            new.member_id,
-            new.cluster_id,
-            new.superseded_cluster_id,
-            stragglers.len()
-        ));
-        ctx.out.write_all(out.as_bytes()).map_err(io)?;
-        if !a.yes {
-            return writeln!(
-                ctx.out,
-                "\nNothing was changed. Run again with --yes to carry out this plan."
-            )
-            .map_err(io);
-        }
-        let started = Instant::now();
-        send_rejoins(ctx, &parent, &new_ep, &stragglers, "[1/2]")?;
-        return wait_and_report(ctx, &parent, &new_ep, &new, &new, stragglers.len(), started);
-    }
     let voters: Vec<u64> = first
         .members
         .iter()
@@ -336,7 +431,7 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         .collect();
     let mut alive: std::collections::BTreeSet<u64> =
         seen.iter().map(|(_, r)| r.member_id).collect();
-    for (_, r) in &seen {
+    for (_, r) in seen {
         alive.extend(r.reachable_peers.iter().copied());
     }
     let alive_voters = voters.iter().filter(|v| alive.contains(v)).count();
@@ -358,8 +453,11 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
             ));
         }
     }
-    let (fresh_ep, fresh) = seen
+    // A member about to rejoin moves its data aside when it restarts: it
+    // cannot be the one kept.
+    let Some((fresh_ep, fresh)) = seen
         .iter()
+        .filter(|(_, r)| r.pending_action.is_empty())
         // Raft's "more up-to-date log" order: the last entry's term, then the
         // log's length. Every entry of the chosen log is kept.
         .max_by_key(|(_, r)| {
@@ -370,8 +468,15 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
                 r.applied_index,
             )
         })
-        .map(|(e, r)| (e.clone(), r.clone()))
-        .unwrap_or_else(|| (String::new(), first.clone()));
+        .cloned()
+    else {
+        ctx.out.write_all(out.as_bytes()).map_err(io)?;
+        return Err(CtlError::error(
+            "every reachable member is restarting to rejoin after an earlier recovery; \
+             bring back the member they rejoin through, then run recover again",
+        ));
+    };
+    let rejoining = already_rejoining(seen, fresh.cluster_id, &fresh_ep, &fresh)?;
     let lost: Vec<String> = voters
         .iter()
         .filter(|v| !seen.iter().any(|(_, r)| r.member_id == **v))
@@ -389,20 +494,81 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
         "\nPlan:\n  1. stop cairn on every member, and make sure the unreachable ones stay down\n  2. on member {:x}: cairnctl recover --data-dir <its data dir> --yes (one-member cluster, every write it holds, revision bumped by {} and marked compacted)\n  3. start it; move the other members' data dirs aside and start them with --join {fresh_ep}\n",
         fresh.member_id, a.bump_revision
     ));
-    ctx.out.write_all(out.as_bytes()).map_err(io)?;
-    if !a.yes {
-        return writeln!(
-            ctx.out,
-            "\nNothing was changed. Run again with --yes to carry out this plan."
-        )
-        .map_err(io);
+    if !show_plan(ctx, &out, a.yes)? {
+        return Ok(());
     }
     let others: Vec<(String, InspectResponse)> = seen
         .iter()
-        .filter(|(_, r)| r.member_id != fresh.member_id)
+        .filter(|(_, r)| r.member_id != fresh.member_id && r.pending_action.is_empty())
         .cloned()
         .collect();
-    carry_out(ctx, a, &parent, &fresh_ep, &fresh, &others)
+    carry_out(ctx, a, &parent, &fresh_ep, &fresh, &others, &rejoining)
+}
+
+/// Finishes a recovery an earlier run began: `new` (at `new_ep`) already
+/// leads the cluster that superseded the old one; the old cluster's reachable
+/// members rejoin it, unless they already are.
+fn finish_earlier_recovery(
+    ctx: &mut Ctx<'_>,
+    a: &RecoverArgs,
+    parent: &crate::client::Client,
+    found: &Survey,
+    new_ep: &str,
+    new: &InspectResponse,
+) -> Result<(), CtlError> {
+    let old = new.superseded_cluster_id;
+    let rejoining = already_rejoining(&found.seen, old, new_ep, new)?;
+    let stragglers: Vec<(String, InspectResponse)> = found
+        .seen
+        .iter()
+        .filter(|(_, o)| o.cluster_id == old && o.pending_action.is_empty())
+        .cloned()
+        .collect();
+    let mut out = describe(found);
+    out.push_str(&format!(
+        "\nAn earlier recovery made member {:x} at {new_ep} the cluster {:x}, superseding {old:x}; {} reachable members of the old cluster still have to rejoin it and {} are already rejoining.\nPlan:\n  1. move their data dirs aside and have them rejoin through {new_ep}\n",
+        new.member_id,
+        new.cluster_id,
+        stragglers.len(),
+        rejoining.len()
+    ));
+    if !show_plan(ctx, &out, a.yes)? {
+        return Ok(());
+    }
+    let started = Instant::now();
+    send_rejoins(ctx, parent, new_ep, &stragglers, "[1/2]")?;
+    let expected = expected_voters(new, &stragglers, &rejoining);
+    say_waiting(ctx, "[2/2]", &expected)?;
+    wait_and_report(ctx, parent, new_ep, new, new, &expected, started)
+}
+
+/// Polls `ep` until the member that answered `before` is back as the leader
+/// of a new one-member cluster (two minutes at most); returns what it answers
+/// then.
+fn wait_for_reset(
+    ctx: &mut Ctx<'_>,
+    parent: &crate::client::Client,
+    ep: &str,
+    before: &InspectResponse,
+) -> Result<InspectResponse, CtlError> {
+    use std::time::Duration;
+    let timeout = ctx.globals.args.command_timeout;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut client = parent.for_endpoint(ep);
+        if let Ok(r) = ctx.block_on(client.inspect(timeout))? {
+            if r.cluster_id != before.cluster_id && r.leader == r.member_id {
+                return Ok(r);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CtlError::error(format!(
+                "member {:x} did not come back as a one-member cluster within 2 minutes; run recover again",
+                before.member_id
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// `endpoint` as a URL a joining member can use.
@@ -416,7 +582,8 @@ fn join_url(endpoint: &str, tls: bool) -> String {
     }
 }
 
-/// Carries out the online plan, step by step, and reports.
+/// Carries out the online plan, step by step, and reports. `rejoining` are
+/// members an earlier run already told to rejoin through `fresh`.
 fn carry_out(
     ctx: &mut Ctx<'_>,
     a: &RecoverArgs,
@@ -424,8 +591,8 @@ fn carry_out(
     fresh_ep: &str,
     fresh: &InspectResponse,
     others: &[(String, InspectResponse)],
+    rejoining: &[InspectResponse],
 ) -> Result<(), CtlError> {
-    use std::time::Duration;
     let started = Instant::now();
     let timeout = ctx.globals.args.command_timeout;
     let fail = |e: crate::client::RpcError| CtlError::error(e.message);
@@ -447,30 +614,17 @@ fn carry_out(
     let mut client = parent.for_endpoint(fresh_ep);
     ctx.block_on(client.recovery_reset(timeout, fresh.cluster_id, a.bump_revision))?
         .map_err(fail)?;
-    // Wait until it is back as the leader of a new cluster.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let reset = loop {
-        let mut client = parent.for_endpoint(fresh_ep);
-        if let Ok(r) = ctx.block_on(client.inspect(timeout))? {
-            if r.cluster_id != fresh.cluster_id && r.leader == r.member_id {
-                break r;
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(CtlError::error(format!(
-                "member {:x} did not come back as a one-member cluster within 2 minutes; run recover again",
-                fresh.member_id
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    pause_for_tests(ctx, "reset")?;
+    let reset = wait_for_reset(ctx, parent, fresh_ep, fresh)?;
     writeln!(
         ctx.out,
         "      now cluster {:x}; revision {} -> {}",
         reset.cluster_id, fresh.revision, reset.revision
     )
     .map_err(io)?;
-    wait_and_report(ctx, parent, fresh_ep, fresh, &reset, others.len(), started)
+    let expected = expected_voters(fresh, others, rejoining);
+    say_waiting(ctx, "[3/3]", &expected)?;
+    wait_and_report(ctx, parent, fresh_ep, fresh, &reset, &expected, started)
 }
 
 /// Test hook: with `CAIRN_TEST_PAUSE_RECOVER=<step>`, `recover --yes` stops
@@ -523,32 +677,55 @@ fn send_rejoins(
     Ok(())
 }
 
-/// Waits until `1 + rejoining` started voters are listed at `new_ep`, then
-/// reports. `before` is the survivor as it was before the reset.
+/// The names of the members the new cluster should end up with as voters:
+/// the one kept, those told to rejoin now and those already rejoining.
+fn expected_voters(
+    kept: &InspectResponse,
+    told: &[(String, InspectResponse)],
+    rejoining: &[InspectResponse],
+) -> Vec<String> {
+    std::iter::once(kept)
+        .chain(told.iter().map(|(_, r)| r))
+        .chain(rejoining)
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The waiting step's line: which members must become voters.
+fn say_waiting(ctx: &mut Ctx<'_>, step: &str, expected: &[String]) -> Result<(), CtlError> {
+    writeln!(
+        ctx.out,
+        "{step} waiting for {} voters: {}",
+        expected.len(),
+        expected.join(", ")
+    )
+    .map_err(io)
+}
+
+/// Waits until every member named in `expected` is a started voter of the
+/// cluster at `new_ep` (the caller says so first), then reports. `before` is the survivor as it was
+/// before the reset.
 fn wait_and_report(
     ctx: &mut Ctx<'_>,
     parent: &crate::client::Client,
     new_ep: &str,
     before: &InspectResponse,
     reset: &InspectResponse,
-    rejoining: usize,
+    expected: &[String],
     started: Instant,
 ) -> Result<(), CtlError> {
     use std::time::Duration;
     let timeout = ctx.globals.args.command_timeout;
-    let fresh_ep = new_ep;
     let fresh = before;
-    let others_len = rejoining;
-    writeln!(ctx.out, "[3/3] waiting for {} voters", 1 + others_len).map_err(io)?;
     let deadline = Instant::now() + Duration::from_secs(180);
     let members = loop {
-        let mut client = parent.for_endpoint(fresh_ep);
+        let mut client = parent.for_endpoint(new_ep);
         if let Ok(list) = ctx.block_on(client.member_list(timeout))? {
-            let ready = list.members.len() == 1 + others_len
-                && list
-                    .members
+            let ready = expected.iter().all(|name| {
+                list.members
                     .iter()
-                    .all(|m| !m.name.is_empty() && !m.is_learner);
+                    .any(|m| &m.name == name && !m.is_learner)
+            });
             if ready {
                 break list.members;
             }

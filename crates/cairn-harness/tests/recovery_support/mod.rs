@@ -28,7 +28,19 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub async fn start(size: usize, security: Security) -> TestCluster {
+        TestCluster::start_with_env(size, security, &[]).await
+    }
+
+    /// As `start`, with these environment variables set for every member.
+    pub async fn start_with_env(
+        size: usize,
+        security: Security,
+        env: &[(&str, &str)],
+    ) -> TestCluster {
         let mut spec = ClusterSpec::new(cairn_bin(), size);
+        for (key, value) in env {
+            spec = spec.env(*key, *value);
+        }
         let mut certs = None;
         if security == Security::Tls {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -9,7 +9,7 @@ use cairn_proto::cairnpb::{
 };
 use std::path::PathBuf;
 
-use crate::restart::{write_pending, PendingAction, RestartSignal};
+use crate::restart::{read_pending, write_pending, PendingAction, RestartSignal};
 use tonic::{Request, Response, Status};
 
 use crate::context::ServerContext;
@@ -44,12 +44,25 @@ impl RecoveryService {
         write_pending(&self.data_dir, action)
             .map_err(|e| Status::internal(format!("cairn: recovery: {e:#}")))?;
         let restart = self.restart.clone();
+        let delay = restart_delay();
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            tokio::time::sleep(delay).await;
             restart.request();
         });
         Ok(())
     }
+}
+
+/// How long the member keeps answering after accepting an action, so that the
+/// answer reaches the caller before the member stops: 300 ms. Test hook:
+/// `CAIRN_TEST_RECOVERY_RESTART_DELAY_MS` lengthens it, so a test can act in
+/// the window between "accepted" and "restarted".
+fn restart_delay() -> std::time::Duration {
+    let ms = std::env::var("CAIRN_TEST_RECOVERY_RESTART_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    std::time::Duration::from_millis(ms)
 }
 
 #[tonic::async_trait]
@@ -58,7 +71,18 @@ impl Recovery for RecoveryService {
         &self,
         _request: Request<InspectRequest>,
     ) -> Result<Response<InspectResponse>, Status> {
-        Ok(Response::new(self.ctx.node.inspect().await))
+        let mut answer = self.ctx.node.inspect().await;
+        match read_pending(&self.data_dir)
+            .map_err(|e| Status::internal(format!("cairn: recovery: {e:#}")))?
+        {
+            Some(PendingAction::Reset { .. }) => answer.pending_action = "reset".into(),
+            Some(PendingAction::Rejoin { join_url, .. }) => {
+                answer.pending_action = "rejoin".into();
+                answer.pending_join_url = join_url;
+            }
+            None => {}
+        }
+        Ok(Response::new(answer))
     }
 
     async fn reset(
