@@ -212,7 +212,8 @@ impl RaftNode {
         }
     }
 
-    pub(crate) fn is_leader(&self) -> bool {
+    /// Whether this member leads the cluster now (cheap: no metrics copy).
+    pub fn is_leader(&self) -> bool {
         self.inner.raft.metrics().borrow_watched().current_leader == Some(self.member_id())
     }
 

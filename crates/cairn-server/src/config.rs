@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub max_txn_ops: u64,
     /// `--quota-backend-bytes` (0: etcd's default of 2 GiB).
     pub quota_backend_bytes: u64,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention` (None: off).
+    pub auto_compaction: Option<crate::auto_compaction::AutoCompaction>,
     /// `--experimental-watch-progress-notify-interval` (etcd: 10m).
     pub watch_progress_notify_interval: Duration,
     /// `--experimental-lease-checkpoint-interval` (etcd: 5m).
@@ -407,6 +409,14 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             0 => DEFAULT_QUOTA_BYTES,
             q => q,
         },
+        auto_compaction: crate::auto_compaction::parse(
+            get("auto-compaction-mode").unwrap_or("periodic"),
+            get("auto-compaction-retention").unwrap_or("0"),
+        )
+        .map_err(|(flag, reason)| {
+            let value = get(flag).unwrap_or_default();
+            bad(flag, value, reason)
+        })?,
         watch_progress_notify_interval: positive_duration(
             "experimental-watch-progress-notify-interval",
             get("experimental-watch-progress-notify-interval").unwrap_or("10m0s"),
@@ -434,7 +444,7 @@ fn positive_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
 }
 
 /// Parses a Go duration (`10m0s`, `1.5s`, `300ms`); None if malformed.
-fn parse_go_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
     if s == "0" {
         return Some(Duration::ZERO);
     }
@@ -562,6 +572,47 @@ mod tests {
         assert_eq!(c.max_txn_ops, 9);
         assert_eq!(c.max_request_bytes, 4096);
         assert_eq!(c.ignored_flags, vec!["strict-reconfig-check".to_string()]);
+    }
+
+    #[test]
+    fn auto_compaction_flags() {
+        let c = run(&[], &[]).unwrap();
+        assert_eq!(c.auto_compaction, None, "off unless a retention is given");
+        let c = run(&["--auto-compaction-retention", "8"], &[]).unwrap();
+        assert_eq!(
+            c.auto_compaction,
+            Some(crate::auto_compaction::AutoCompaction::Periodic(
+                Duration::from_secs(8 * 3600)
+            ))
+        );
+        let c = run(
+            &[
+                "--auto-compaction-mode=revision",
+                "--auto-compaction-retention=500",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.auto_compaction,
+            Some(crate::auto_compaction::AutoCompaction::Revision(500))
+        );
+        match run(&["--auto-compaction-mode", "hourly"], &[]) {
+            Err(ConfigError::BadValue {
+                flag,
+                value,
+                reason,
+            }) => {
+                assert_eq!(flag, "auto-compaction-mode");
+                assert_eq!(value, "hourly");
+                assert_eq!(reason, "unknown auto-compaction-mode \"hourly\"");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(matches!(
+            run(&["--auto-compaction-retention", "soon"], &[]),
+            Err(ConfigError::BadValue { .. })
+        ));
     }
 
     #[test]

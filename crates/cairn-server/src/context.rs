@@ -2,7 +2,9 @@
 //! helpers that stamp etcd's response header and enforce etcd's request rules.
 
 use cairn_mvcc::{needs_space, ALARM_NOSPACE};
-use cairn_proto::cairnpb::{internal_response, InternalRequest, InternalResponse};
+use cairn_proto::cairnpb::{
+    internal_request, internal_response, InternalRequest, InternalResponse,
+};
 use cairn_proto::etcdserverpb::ResponseHeader;
 use cairn_raft::RaftNode;
 use prost::Message;
@@ -14,6 +16,14 @@ pub const ETCD_VERSION: &str = "3.5.1";
 pub const ETCD_CLUSTER_VERSION: &str = "3.5.0";
 /// Cairn's own version.
 pub const CAIRN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A command as proposed through Raft.
+pub fn internal_request(command: internal_request::Request) -> InternalRequest {
+    InternalRequest {
+        request: Some(command),
+        proposal_id: 0,
+    }
+}
 
 /// Shared state of the API layer.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! `cairn`: an etcd-compatible member. Parses etcd's flags, sets up logging, runs.
 
 mod allocator;
+mod auto_compaction;
 mod config;
 mod context;
 mod etcd_snapshot;

@@ -330,8 +330,12 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     }
 
     tracing::info!("ready to serve client requests");
+    // Runs on every member; only the leader's compacts.
+    let compactor = cfg
+        .auto_compaction
+        .map(|policy| tokio::spawn(crate::auto_compaction::run(ctx.clone(), policy)));
 
-    tokio::select! {
+    let end = tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("received signal; shutting down");
             node.shutdown().await;
@@ -346,7 +350,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
             node.shutdown().await;
             Ok(RunEnd::Restart)
         }
+    };
+    if let Some(task) = compactor {
+        task.abort();
     }
+    end
 }
 
 /// Serves `app` on every client listener (TLS ones through tonic, plain ones

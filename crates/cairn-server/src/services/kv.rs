@@ -3,7 +3,6 @@
 use cairn_mvcc::validate;
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::internal_response::Response as Applied;
-use cairn_proto::cairnpb::InternalRequest;
 use cairn_proto::etcdserverpb::kv_server::Kv;
 use cairn_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
@@ -12,7 +11,7 @@ use cairn_proto::etcdserverpb::{
 use cairn_raft::kv_error_status;
 use tonic::{Request, Response, Status};
 
-use crate::context::{unexpected, ServerContext};
+use crate::context::{internal_request, unexpected, ServerContext};
 
 pub struct KvService {
     ctx: ServerContext,
@@ -21,13 +20,6 @@ pub struct KvService {
 impl KvService {
     pub fn new(ctx: ServerContext) -> Self {
         KvService { ctx }
-    }
-}
-
-fn cmd(c: Cmd) -> InternalRequest {
-    InternalRequest {
-        request: Some(c),
-        proposal_id: 0,
     }
 }
 
@@ -71,7 +63,7 @@ impl Kv for KvService {
         self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::put(&req).map_err(|e| kv_error_status(&e))?;
-        match self.ctx.propose(cmd(Cmd::Put(req))).await? {
+        match self.ctx.propose(internal_request(Cmd::Put(req))).await? {
             Applied::Put(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))
@@ -88,7 +80,11 @@ impl Kv for KvService {
         self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
         validate::delete_range(&req).map_err(|e| kv_error_status(&e))?;
-        match self.ctx.propose(cmd(Cmd::DeleteRange(req))).await? {
+        match self
+            .ctx
+            .propose(internal_request(Cmd::DeleteRange(req)))
+            .await?
+        {
             Applied::DeleteRange(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))
@@ -112,7 +108,7 @@ impl Kv for KvService {
             self.ctx.stamp(&mut resp.header);
             return Ok(Response::new(resp));
         }
-        match self.ctx.propose(cmd(Cmd::Txn(req))).await? {
+        match self.ctx.propose(internal_request(Cmd::Txn(req))).await? {
             Applied::Txn(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))
@@ -132,7 +128,11 @@ impl Kv for KvService {
             .map_err(|e| kv_error_status(&e))?;
         // Compaction is applied (and physically done) before the result returns, so
         // `physical` needs no extra wait.
-        match self.ctx.propose(cmd(Cmd::Compaction(req))).await? {
+        match self
+            .ctx
+            .propose(internal_request(Cmd::Compaction(req)))
+            .await?
+        {
             Applied::Compaction(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))

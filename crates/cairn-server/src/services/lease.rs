@@ -5,7 +5,6 @@
 use cairn_mvcc::{KvError, MAX_LEASE_TTL};
 use cairn_proto::cairnpb::internal_request::Request as Cmd;
 use cairn_proto::cairnpb::internal_response::Response as Applied;
-use cairn_proto::cairnpb::InternalRequest;
 use cairn_proto::etcdserverpb::lease_server::Lease;
 use cairn_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
@@ -17,7 +16,7 @@ use tokio::sync::mpsc;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::context::{unexpected, ServerContext};
+use crate::context::{internal_request, unexpected, ServerContext};
 
 pub struct LeaseService {
     ctx: ServerContext,
@@ -42,13 +41,6 @@ fn min_lease_ttl(heartbeat_ms: u64, election_ms: u64) -> i64 {
     millis.div_ceil(1000) as i64
 }
 
-fn cmd(c: Cmd) -> InternalRequest {
-    InternalRequest {
-        request: Some(c),
-        proposal_id: 0,
-    }
-}
-
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(
@@ -65,7 +57,11 @@ impl Lease for LeaseService {
         if req.id == 0 {
             req.id = self.ctx.node.generate_lease_id();
         }
-        match self.ctx.propose(cmd(Cmd::LeaseGrant(req))).await? {
+        match self
+            .ctx
+            .propose(internal_request(Cmd::LeaseGrant(req)))
+            .await?
+        {
             Applied::LeaseGrant(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))
@@ -81,7 +77,11 @@ impl Lease for LeaseService {
         self.ctx.check_leader(&request)?;
         self.ctx.refuse_on_learner()?;
         let req = request.into_inner();
-        match self.ctx.propose(cmd(Cmd::LeaseRevoke(req))).await? {
+        match self
+            .ctx
+            .propose(internal_request(Cmd::LeaseRevoke(req)))
+            .await?
+        {
             Applied::LeaseRevoke(mut r) => {
                 self.ctx.stamp(&mut r.header);
                 Ok(Response::new(r))
