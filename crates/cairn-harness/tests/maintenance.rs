@@ -1,6 +1,7 @@
 //! Maintenance with real processes and the real CLIs: the NOSPACE alarm from
 //! `--quota-backend-bytes` (writes refused with etcd's error, reads and deletes
-//! still served, `alarm disarm` after compaction and defrag lifts it), `defrag`,
+//! still served, `/health` unhealthy unless `?exclude=NOSPACE`, `alarm disarm`
+//! after compaction and defrag lifts it), `defrag`,
 //! `move-leader` in a 3-member cluster, and Hash agreeing across members.
 //!
 //! Server: `cairn`, or real etcd with `CAIRN_TEST_SERVER=etcd`.
@@ -8,6 +9,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use cairn_harness::health::http_get;
 use cairn_harness::{cairnctl_bin, etcdctl_bin, server_binary, Cluster, ClusterSpec, ServerKind};
 use cairn_proto::etcdserverpb::HashRequest;
 
@@ -73,6 +75,19 @@ async fn nospace_alarm_from_quota_and_its_recovery() {
         &["endpoint", "status", "-w", "json"],
     ));
     assert!(status.contains("alarm:NOSPACE"), "{status}");
+    // /health reports the alarm unless told to exclude it (as kubeadm's
+    // probes do).
+    let port = cluster.client_port(0);
+    let health = http_get(port, "/health").await.expect("GET /health");
+    assert!(health.contains(" 503 "), "{health}");
+    assert!(
+        health.contains(r#"{"health":"false","reason":"ALARM NOSPACE"}"#),
+        "{health}"
+    );
+    let excluded = http_get(port, "/health?exclude=NOSPACE")
+        .await
+        .expect("GET /health?exclude=NOSPACE");
+    assert!(excluded.contains(" 200 "), "{excluded}");
 
     // Deletes work under the alarm; compaction + defrag + disarm lift it.
     ok(ctl(cairnctl_bin(), &ep, &["del", "k", "--prefix"]));

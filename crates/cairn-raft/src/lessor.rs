@@ -106,6 +106,11 @@ impl Lessor {
         self.clocks().last_leader_contact = Some(Instant::now());
     }
 
+    /// When a leader last reached this member (None: never since start).
+    pub(crate) fn last_leader_contact(&self) -> Option<Instant> {
+        self.clocks().last_leader_contact
+    }
+
     /// Where a new leader starts counting every lease's TTL from.
     fn promotion_base(&self, clocks: &Clocks, now: Instant) -> Instant {
         match clocks.last_leader_contact {

@@ -63,6 +63,7 @@ pub struct NodeConfig {
 /// A snapshot of what this member knows about Raft, for Status and headers.
 #[derive(Clone, Debug, Default)]
 pub struct NodeStatus {
+    /// The leader, while this member is in touch with it (see `has_leader`).
     pub leader: Option<MemberId>,
     pub term: u64,
     pub last_log_index: u64,
@@ -88,6 +89,9 @@ pub(crate) struct Inner {
     pub(crate) identity: Identity,
     pub(crate) channels: PeerChannels,
     pub(crate) request_timeout: Duration,
+    /// How long a leader stays known without contact: a follower's last
+    /// message from it, or the leader's last acknowledgement by a quorum.
+    leader_contact_window: Duration,
     /// Forwarded proposals waiting for their apply (see waiters.rs).
     pub(crate) waiters: crate::waiters::ProposalWaiters,
     applied: Arc<AtomicU64>,
@@ -273,6 +277,7 @@ impl RaftNode {
                 identity,
                 channels,
                 request_timeout: cfg.request_timeout,
+                leader_contact_window: Duration::from_millis(cfg.election_timeout_ms) * 2,
                 waiters,
                 applied,
                 membership_lock: tokio::sync::Mutex::new(()),
@@ -367,14 +372,33 @@ impl RaftNode {
         self.inner.raft.metrics().borrow_watched().current_term
     }
 
-    /// Whether this member currently knows a leader (cheap: no metrics copy).
+    /// Whether this member currently knows a leader it is in touch with
+    /// (cheap: no metrics copy). As in etcd, a member cut off from the leader
+    /// stops knowing one, and so does a leader cut off from a quorum (etcd's
+    /// CheckQuorum): after two election timeouts without contact (etcd: one
+    /// to two), although openraft keeps naming the last leader until another
+    /// is elected. A one-voter cluster's leader always knows itself.
     pub fn has_leader(&self) -> bool {
-        self.inner
-            .raft
-            .metrics()
-            .borrow_watched()
-            .current_leader
-            .is_some()
+        use openraft::Instant as _;
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        let Some(leader) = m.current_leader else {
+            return false;
+        };
+        let window = self.inner.leader_contact_window;
+        if leader != self.member_id() {
+            return self
+                .inner
+                .lessor
+                .last_leader_contact()
+                .is_some_and(|at| at.elapsed() < window);
+        }
+        if m.membership_config.membership().voter_ids().count() <= 1 {
+            return true;
+        }
+        m.last_quorum_acked
+            .as_ref()
+            .is_some_and(|at| at.elapsed() < window)
     }
 
     /// Whether this member is a learner in etcd's sense: a non-voting member that
@@ -395,7 +419,8 @@ impl RaftNode {
     pub fn status(&self) -> NodeStatus {
         let m = self.inner.raft.metrics().borrow_watched().clone();
         NodeStatus {
-            leader: m.current_leader,
+            // etcd reports no leader once out of touch with it (has_leader).
+            leader: m.current_leader.filter(|_| self.has_leader()),
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
             commit_index: m.local_committed.as_ref().map(|l| l.index).unwrap_or(0),

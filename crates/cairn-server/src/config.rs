@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub name: String,
     pub data_dir: PathBuf,
     pub listen_client_urls: Vec<Url>,
+    /// `--listen-metrics-urls`: extra listeners for `/health` and `/metrics`.
+    pub listen_metrics_urls: Vec<Url>,
     pub advertise_client_urls: Vec<Url>,
     pub listen_peer_urls: Vec<Url>,
     pub initial_advertise_peer_urls: Vec<Url>,
@@ -285,6 +287,11 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         "advertise-client-urls",
         get("advertise-client-urls").unwrap_or("http://localhost:2379"),
     )?;
+    // etcd serves /health and /metrics there too; none by default.
+    let listen_metrics_urls = match get("listen-metrics-urls") {
+        Some(v) if !v.is_empty() => parse_urls("listen-metrics-urls", v)?,
+        _ => Vec::new(),
+    };
     let listen_peer_urls = parse_urls(
         "listen-peer-urls",
         get("listen-peer-urls").unwrap_or("http://localhost:2380"),
@@ -361,6 +368,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         name,
         data_dir,
         listen_client_urls,
+        listen_metrics_urls,
         advertise_client_urls,
         listen_peer_urls,
         initial_advertise_peer_urls,

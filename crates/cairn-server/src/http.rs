@@ -1,19 +1,28 @@
-//! HTTP endpoints on the client port, next to gRPC: `/health` (etcd's JSON),
-//! `/version`, and `/metrics` (Prometheus text, etcd's metric names where they exist).
+//! HTTP endpoints: `/health` (etcd's JSON), `/version`, and `/metrics`
+//! (Prometheus text, etcd's metric names where they exist) on the client port,
+//! next to gRPC; `/health` and `/metrics` alone on `--listen-metrics-urls`, as
+//! etcd serves them there.
 
-use axum::extract::State;
+use std::collections::BTreeSet;
+
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use cairn_proto::etcdserverpb::RangeRequest;
+use cairn_proto::etcdserverpb::{AlarmType, RangeRequest};
 
 use crate::context::{ServerContext, CAIRN_VERSION, ETCD_CLUSTER_VERSION, ETCD_VERSION};
 
+/// The routes of the client port.
 pub fn routes(ctx: ServerContext) -> Router {
+    metrics_routes(ctx).route("/version", get(version))
+}
+
+/// The routes of a `--listen-metrics-urls` listener.
+pub fn metrics_routes(ctx: ServerContext) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/version", get(version))
         .route("/metrics", get(metrics))
         .with_state(ctx)
 }
@@ -26,25 +35,73 @@ fn json(status: StatusCode, body: serde_json::Value) -> impl IntoResponse {
     )
 }
 
-/// Healthy when there is a leader and a linearizable read succeeds (as etcd checks).
-async fn health(State(ctx): State<ServerContext>) -> impl IntoResponse {
+/// What `/health?exclude=<ALARM>&serializable=true` asks for.
+struct HealthQuery {
+    /// Alarms (etcd's names: `NOSPACE`, `CORRUPT`) that do not make the
+    /// member unhealthy; `exclude` may be given several times.
+    excluded: BTreeSet<String>,
+    /// Check this member alone (a local read, no leader needed) rather than
+    /// the cluster: what liveness probes (kubeadm's) ask for.
+    serializable: bool,
+}
+
+impl HealthQuery {
+    fn parse(query: Option<&str>) -> HealthQuery {
+        let mut q = HealthQuery {
+            excluded: BTreeSet::new(),
+            serializable: false,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "exclude" if !value.is_empty() => {
+                    q.excluded.insert(value.into_owned());
+                }
+                "serializable" => q.serializable = value == "true",
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// Healthy when no alarm is raised (other than the excluded ones), there is a
+/// leader and a linearizable read succeeds, as etcd checks; with
+/// `serializable=true`, when a local read succeeds.
+async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> impl IntoResponse {
+    let query = HealthQuery::parse(query.as_deref());
     let unhealthy = |reason: &str| {
         json(
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"health": "false", "reason": reason}),
         )
     };
-    if !ctx.node.has_leader() {
-        return unhealthy("RAFT NO LEADER");
+    let store = ctx.node.store();
+    for (_, alarm) in store.alarms() {
+        let name = AlarmType::try_from(alarm)
+            .map(|a| a.as_str_name())
+            .unwrap_or("UNKNOWN");
+        if query.excluded.contains(name) {
+            continue;
+        }
+        return unhealthy(match name {
+            "NOSPACE" => "ALARM NOSPACE",
+            "CORRUPT" => "ALARM CORRUPT",
+            _ => "ALARM UNKNOWN",
+        });
     }
-    if ctx.linearizable_barrier().await.is_err() {
-        return unhealthy("QGET ERROR");
+    if !query.serializable {
+        if !ctx.node.has_leader() {
+            return unhealthy("RAFT NO LEADER");
+        }
+        if ctx.linearizable_barrier().await.is_err() {
+            return unhealthy("QGET ERROR");
+        }
     }
     let req = RangeRequest {
         key: b"health".to_vec(),
         ..Default::default()
     };
-    if ctx.node.store().range(&req).is_err() {
+    if store.range(&req).is_err() {
         return unhealthy("QGET ERROR");
     }
     json(
@@ -84,4 +141,23 @@ async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
         [("content-type", "text/plain; version=0.0.4")],
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HealthQuery;
+
+    #[test]
+    fn health_query_as_etcd_reads_it() {
+        let q = HealthQuery::parse(Some("exclude=NOSPACE&serializable=true"));
+        assert!(q.serializable);
+        assert_eq!(q.excluded.into_iter().collect::<Vec<_>>(), ["NOSPACE"]);
+        let q = HealthQuery::parse(Some("exclude=NOSPACE&exclude=CORRUPT&exclude="));
+        assert!(!q.serializable);
+        assert_eq!(q.excluded.len(), 2);
+        let q = HealthQuery::parse(Some("serializable=yes"));
+        assert!(!q.serializable, "only \"true\" counts");
+        let q = HealthQuery::parse(None);
+        assert!(!q.serializable && q.excluded.is_empty());
+    }
 }

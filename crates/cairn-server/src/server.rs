@@ -80,7 +80,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         tracing::warn!("flag --{flag} is accepted for etcd compatibility but not implemented by Cairn yet; ignoring it");
     }
 
-    let client_https = cfg.listen_client_urls.iter().any(|u| u.scheme() == "https");
+    let client_https = cfg
+        .listen_client_urls
+        .iter()
+        .chain(&cfg.listen_metrics_urls)
+        .any(|u| u.scheme() == "https");
     let peer_https = cfg.listen_peer_urls.iter().any(|u| u.scheme() == "https")
         || cfg
             .initial_advertise_peer_urls
@@ -216,6 +220,23 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         for l in bind(url).await.context("cannot listen on client URL")? {
             client_listeners.push((l, secure));
         }
+    }
+
+    // `/health` and `/metrics` on the metrics URLs from now on, as etcd
+    // serves them (https ones with the client TLS flags).
+    let mut metrics_listeners = Vec::new();
+    for url in &cfg.listen_metrics_urls {
+        let secure = url.scheme() == "https";
+        for l in bind(url).await.context("cannot listen on metrics URL")? {
+            metrics_listeners.push((l, secure));
+        }
+    }
+    for (addr, _) in serve_http(
+        metrics_listeners,
+        &crate::http::metrics_routes(ctx.clone()),
+        &cfg,
+    )? {
+        tracing::info!("serving metrics on {addr}");
     }
 
     // Until this member publishes itself, only the recovery service answers
@@ -357,13 +378,33 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     end
 }
 
-/// Serves `app` on every client listener (TLS ones through tonic, plain ones
-/// through axum); returns etcd's "serving ..." lines to log once ready.
+/// Serves `app` on every client listener; returns etcd's "serving ..." lines
+/// to log once ready.
 fn serve_clients(
     listeners: Vec<(TcpListener, bool)>,
     app: &axum::Router,
     cfg: &ServerConfig,
 ) -> Result<Vec<String>> {
+    Ok(serve_http(listeners, app, cfg)?
+        .into_iter()
+        .map(|(addr, secure)| {
+            if secure {
+                format!("serving client traffic securely on {addr}")
+            } else {
+                format!("serving insecure client requests on {addr}, this is strongly discouraged!")
+            }
+        })
+        .collect())
+}
+
+/// Serves `app` on every listener: TLS ones (with the client TLS flags)
+/// through tonic, plain ones through axum. Returns each address and whether
+/// it is TLS.
+fn serve_http(
+    listeners: Vec<(TcpListener, bool)>,
+    app: &axum::Router,
+    cfg: &ServerConfig,
+) -> Result<Vec<(std::net::SocketAddr, bool)>> {
     let mut serving = Vec::new();
     for (listener, secure) in listeners {
         let addr = listener.local_addr()?;
@@ -382,26 +423,23 @@ fn serve_clients(
                     .serve_with_incoming(incoming)
                     .await
                 {
-                    tracing::error!("client server on {addr} stopped: {e}");
+                    tracing::error!("server on {addr} stopped: {e}");
                 }
             });
-            serving.push(format!("serving client traffic securely on {addr}"));
         } else {
             tokio::spawn(async move {
                 use axum::serve::ListenerExt;
                 let listener = listener.tap_io(|tcp| {
                     if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::warn!("TCP_NODELAY on a client connection: {e}");
+                        tracing::warn!("TCP_NODELAY on a connection: {e}");
                     }
                 });
                 if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!("client server on {addr} stopped: {e}");
+                    tracing::error!("server on {addr} stopped: {e}");
                 }
             });
-            serving.push(format!(
-                "serving insecure client requests on {addr}, this is strongly discouraged!"
-            ));
         }
+        serving.push((addr, secure));
     }
     Ok(serving)
 }
