@@ -758,3 +758,6 @@ fn wait_and_report(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
