@@ -26,6 +26,12 @@ pub mod cairnpb {
     tonic::include_proto!("cairnpb");
 }
 
+/// The values of `InspectResponse.pending_action` (the member writes them,
+/// `cairnctl recover` reads them): a reset or a rejoin accepted and not yet
+/// carried out.
+pub const PENDING_RESET: &str = "reset";
+pub const PENDING_REJOIN: &str = "rejoin";
+
 /// The `Unavailable` message a member gives every etcd API call before it has
 /// published itself through Raft (its start gate). Clients and tests match on
 /// it to know the request was refused before anything was proposed.

@@ -310,7 +310,7 @@ fn describe(found: &Survey) -> String {
         ));
         match r.pending_action.as_str() {
             "" => {}
-            "rejoin" => out.push_str(&format!(
+            cairn_proto::PENDING_REJOIN => out.push_str(&format!(
                 "    it accepted a rejoin through {} from an earlier recovery and is restarting to carry it out\n",
                 r.pending_join_url
             )),
@@ -346,7 +346,7 @@ fn already_rejoining(
 ) -> Result<Vec<InspectResponse>, CtlError> {
     let mut rejoining = Vec::new();
     for (ep, r) in members {
-        if r.cluster_id != old_cluster || r.pending_action != "rejoin" {
+        if r.cluster_id != old_cluster || r.pending_action != cairn_proto::PENDING_REJOIN {
             continue;
         }
         if !reaches(&r.pending_join_url, target_ep, target) {
@@ -379,7 +379,7 @@ fn plan_online(ctx: &mut Ctx<'_>, a: &RecoverArgs) -> Result<(), CtlError> {
     let pending_reset = found
         .seen
         .iter()
-        .find(|(_, r)| r.pending_action == "reset")
+        .find(|(_, r)| r.pending_action == cairn_proto::PENDING_RESET)
         .cloned();
     if let Some((reset_ep, before)) = pending_reset {
         ctx.out.write_all(describe(&found).as_bytes()).map_err(io)?;

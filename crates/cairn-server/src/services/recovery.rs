@@ -75,9 +75,11 @@ impl Recovery for RecoveryService {
         match read_pending(&self.data_dir)
             .map_err(|e| Status::internal(format!("cairn: recovery: {e:#}")))?
         {
-            Some(PendingAction::Reset { .. }) => answer.pending_action = "reset".into(),
+            Some(PendingAction::Reset { .. }) => {
+                answer.pending_action = cairn_proto::PENDING_RESET.into()
+            }
             Some(PendingAction::Rejoin { join_url, .. }) => {
-                answer.pending_action = "rejoin".into();
+                answer.pending_action = cairn_proto::PENDING_REJOIN.into();
                 answer.pending_join_url = join_url;
             }
             None => {}

@@ -24,7 +24,7 @@ fn member(id: u64, name: &str, client_url: &str) -> InspectResponse {
 }
 
 fn rejoining_through(mut r: InspectResponse, url: &str) -> InspectResponse {
-    r.pending_action = "rejoin".to_string();
+    r.pending_action = cairn_proto::PENDING_REJOIN.to_string();
     r.pending_join_url = url.to_string();
     r
 }
