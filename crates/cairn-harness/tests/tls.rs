@@ -59,6 +59,15 @@ async fn mutual_tls_on_client_and_peer_ports() {
     }
     let health = ok(&ctl(etcdctl_bin(), &ep, &tls, &["endpoint", "health"]));
     assert!(health.contains("is healthy"), "{health}");
+    // Raft messages between members went over the peer stream, through its
+    // own TLS handshake (logged once per peer, after the handshake).
+    for i in 0..3 {
+        let log = cluster.read_log(i);
+        assert!(
+            log.contains("raft messages to this peer use the peer stream"),
+            "member {i} never used the peer stream:\n{log}"
+        );
+    }
 
     // --insecure-skip-tls-verify: no CA needed to reach the server, the client
     // certificate is still presented; without the flag and the CA it fails.

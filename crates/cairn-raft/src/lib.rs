@@ -15,6 +15,7 @@ pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod peer_lane;
 pub mod peer_service;
 mod read_index;
 mod recent_entries;
@@ -29,7 +30,9 @@ pub mod waiters;
 
 pub use errors::{kv_error_status, MembershipError, NodeError, ProposeError};
 pub use lessor::LeaseClock;
+pub use network::PeerClientTls;
 pub use node::{MemberInfo, NodeConfig, NodeStatus, RaftNode, MEMBER_REMOVED};
+pub use peer_lane::{serve_peer_port, PeerPortTls};
 pub use peer_service::PeerService;
 pub use snapshot_file::SnapshotFile;
 pub use types::MemberId;

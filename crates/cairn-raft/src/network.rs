@@ -1,6 +1,7 @@
 //! The client half of the peer transport: openraft's `RaftNetworkV2` over the
-//! `cairnpb.Peer` gRPC service. Every message carries this cluster's ID and is
-//! refused by a member of any other cluster.
+//! `cairnpb.Peer` service, reached over the peer stream (`crate::peer_lane`)
+//! or gRPC. Every message carries this cluster's ID and is refused by a member
+//! of any other cluster.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_proto::cairnpb::peer_client::PeerClient;
-use cairn_proto::cairnpb::{RaftMessage, RaftRpc};
+use cairn_proto::cairnpb::{RaftMessage, RaftRpc, ReadIndexRequest, ReadIndexResponse};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
@@ -21,6 +22,7 @@ use serde::Serialize;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
+use crate::peer_lane::{Kind, LaneClient, LaneError};
 use crate::snapshot_data::SnapshotData;
 use crate::snapshot_transfer::{SnapshotChunkRef, CHUNK_BYTES};
 use crate::stop::StopSignal;
@@ -36,20 +38,112 @@ const SNAPSHOT_CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the last chunk may take: it also installs the whole snapshot.
 const SNAPSHOT_INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Shared, lazily connected gRPC channels to peers, keyed by peer URL.
+/// Shared, lazily connected gRPC channels and peer-stream connections to
+/// peers, keyed by peer URL.
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Used for `https://` peer URLs.
     tls: Option<ClientTlsConfig>,
+    lane: Arc<LaneClient>,
+}
+
+/// TLS towards other members (`https://` peer URLs): our peer certificate and
+/// the CA theirs must be signed by, in tonic's form for gRPC and rustls' for
+/// the peer stream, built from the same files.
+#[derive(Clone, Debug)]
+pub struct PeerClientTls {
+    pub grpc: ClientTlsConfig,
+    pub stream: Arc<rustls::ClientConfig>,
 }
 
 impl PeerChannels {
-    pub fn new(tls: Option<ClientTlsConfig>) -> PeerChannels {
+    pub fn new(tls: Option<PeerClientTls>) -> PeerChannels {
+        let (grpc, stream) = match tls {
+            Some(tls) => (Some(tls.grpc), Some(tls.stream)),
+            None => (None, None),
+        };
         PeerChannels {
             channels: Arc::default(),
-            tls,
+            tls: grpc,
+            lane: Arc::new(LaneClient::new(stream)),
         }
+    }
+
+    /// `Peer.Raft` on the member at `urls`.
+    pub async fn raft(
+        &self,
+        urls: &[String],
+        msg: RaftMessage,
+        timeout: Duration,
+    ) -> Result<RaftMessage, tonic::Status> {
+        self.unary(
+            urls,
+            Kind::Raft,
+            msg,
+            timeout,
+            |mut client, request| async move { client.raft(request).await },
+        )
+        .await
+    }
+
+    /// `Peer.ReadIndex` on the member at `urls`.
+    pub async fn read_index(
+        &self,
+        urls: &[String],
+        req: ReadIndexRequest,
+        timeout: Duration,
+    ) -> Result<ReadIndexResponse, tonic::Status> {
+        self.unary(
+            urls,
+            Kind::ReadIndex,
+            req,
+            timeout,
+            |mut client, request| async move { client.read_index(request).await },
+        )
+        .await
+    }
+
+    /// One call over the peer stream, or over gRPC (`grpc`) when the member
+    /// does not speak the stream.
+    async fn unary<Req, Resp, Call, Answer>(
+        &self,
+        urls: &[String],
+        kind: Kind,
+        req: Req,
+        timeout: Duration,
+        grpc: Call,
+    ) -> Result<Resp, tonic::Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+        Call: FnOnce(PeerClient<Channel>, tonic::Request<Req>) -> Answer,
+        Answer: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let url = urls
+            .first()
+            .ok_or_else(|| tonic::Status::failed_precondition("member has no peer URL"))?;
+        if !self.lane.uses_grpc(url) {
+            match self
+                .lane
+                .call(url, kind, &req.encode_to_vec(), timeout)
+                .await
+            {
+                Ok(answer) => {
+                    return Resp::decode(answer.as_slice()).map_err(|e| {
+                        tonic::Status::internal(format!("bad answer from peer {url}: {e}"))
+                    })
+                }
+                Err(LaneError::Status(status)) => return Err(status),
+                Err(LaneError::Unsupported) => {}
+            }
+        }
+        let client = self
+            .client(urls)
+            .map_err(tonic::Status::failed_precondition)?;
+        let mut request = tonic::Request::new(req);
+        request.set_timeout(timeout);
+        grpc(client, request).await.map(tonic::Response::into_inner)
     }
 
     /// A client for the first usable peer URL of a member.
@@ -135,36 +229,35 @@ impl PeerConnection {
     ) -> Result<Resp, RPCError<TypeConfig>> {
         let payload = bincode::serialize(req)
             .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))?;
-        let mut client = self
-            .channels
-            .client(&self.urls)
-            .map_err(|e| RPCError::Unreachable(unreachable(e)))?;
-        let mut request = tonic::Request::new(RaftMessage {
+        let msg = RaftMessage {
             cluster_id: self.cluster_id,
             from_member_id: self.member_id,
             rpc: rpc as i32,
             payload,
-        });
-        request.set_timeout(timeout);
-        let reply = client.raft(request).await.map_err(|status| {
-            if status.message().starts_with(MEMBER_REMOVED) {
-                self.stop.stop(MEMBER_REMOVED);
-            }
-            if status
-                .message()
-                .starts_with(crate::peer_service::SUPERSEDED)
-            {
-                self.stop.stop(status.message());
-            }
-            let msg = format!(
-                "peer {:x} ({}): {}",
-                self.target,
-                self.urls.join(","),
-                status.message()
-            );
-            RPCError::Unreachable(unreachable(msg))
-        })?;
-        bincode::deserialize(&reply.into_inner().payload)
+        };
+        let reply = self
+            .channels
+            .raft(&self.urls, msg, timeout)
+            .await
+            .map_err(|status| {
+                if status.message().starts_with(MEMBER_REMOVED) {
+                    self.stop.stop(MEMBER_REMOVED);
+                }
+                if status
+                    .message()
+                    .starts_with(crate::peer_service::SUPERSEDED)
+                {
+                    self.stop.stop(status.message());
+                }
+                let msg = format!(
+                    "peer {:x} ({}): {}",
+                    self.target,
+                    self.urls.join(","),
+                    status.message()
+                );
+                RPCError::Unreachable(unreachable(msg))
+            })?;
+        bincode::deserialize(&reply.payload)
             .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))
     }
 }

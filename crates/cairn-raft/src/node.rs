@@ -53,9 +53,8 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// How long a proposal or linearizable read may wait (etcd: 5 s + 2 × election timeout).
     pub request_timeout: Duration,
-    /// TLS towards other members (`https://` peer URLs): our peer certificate and
-    /// the CA their certificates must be signed by.
-    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
+    /// TLS towards other members (`https://` peer URLs).
+    pub peer_tls: Option<crate::network::PeerClientTls>,
     /// `--experimental-lease-checkpoint-interval` (etcd: 5 minutes).
     pub lease_checkpoint_interval: Duration,
 }
@@ -660,15 +659,15 @@ impl RaftNode {
     }
 
     async fn remote_read_index(&self, leader: &PeerNode, deadline: Instant) -> Result<u64, Retry> {
-        let mut client = self.leader_client(leader)?;
-        let mut request = tonic::Request::new(ReadIndexRequest {
+        let request = ReadIndexRequest {
             cluster_id: self.cluster_id(),
-        });
-        request.set_timeout(time_left(deadline));
-        match client.read_index(request).await {
-            Ok(resp) => Ok(resp.into_inner().read_index),
-            Err(status) => Err(classify_forward_error(status)),
-        }
+        };
+        self.inner
+            .channels
+            .read_index(&leader.peer_urls, request, time_left(deadline))
+            .await
+            .map(|answer| answer.read_index)
+            .map_err(classify_forward_error)
     }
 
     /// Stops Raft and makes the state machine durable.

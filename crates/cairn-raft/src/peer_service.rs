@@ -1,6 +1,7 @@
-//! The server half of the peer transport: the `cairnpb.Peer` gRPC service. It
-//! refuses messages from any other cluster, hands Raft messages to openraft, and
-//! lets followers propose writes and ask for read indexes through the leader.
+//! The peer transport's service: `cairnpb.Peer`, reached over gRPC or the peer
+//! stream (`crate::peer_lane`). It refuses messages from any other cluster,
+//! hands Raft messages to openraft, and lets followers propose writes and ask
+//! for read indexes through the leader.
 
 use cairn_proto::cairnpb::peer_server::{Peer, PeerServer};
 use cairn_proto::cairnpb::{
@@ -8,6 +9,8 @@ use cairn_proto::cairnpb::{
     MembershipChangeRequest, MembershipChangeResponse, PeerMember, ProposeRequest, ProposeResponse,
     RaftMessage, RaftRpc, ReadIndexRequest, ReadIndexResponse,
 };
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
@@ -28,9 +31,14 @@ pub struct PeerService {
 }
 
 impl PeerService {
-    pub fn server(node: RaftNode) -> PeerServer<PeerService> {
+    pub fn new(node: RaftNode) -> PeerService {
         let snapshots = SnapshotAssembler::new(node.inner.state_machine.snapshot_dir());
-        PeerServer::new(PeerService { node, snapshots })
+        PeerService { node, snapshots }
+    }
+
+    /// The gRPC form of `service`, which the peer stream shares.
+    pub fn grpc(service: Arc<PeerService>) -> PeerServer<PeerService> {
+        PeerServer::from_arc(service)
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE)
     }

@@ -19,7 +19,9 @@ use cairn_proto::etcdserverpb::lease_server::LeaseServer;
 use cairn_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use cairn_proto::etcdserverpb::watch_server::WatchServer;
 use cairn_proto::grpc_health_v1::health_server::HealthServer;
-use cairn_raft::{NodeConfig, NodeError, PeerService, RaftNode, MEMBER_REMOVED};
+use cairn_raft::{
+    serve_peer_port, NodeConfig, NodeError, PeerClientTls, PeerPortTls, RaftNode, MEMBER_REMOVED,
+};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -93,7 +95,10 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     cfg.client_tls.check("client", "", client_https)?;
     cfg.peer_tls.check("peer", "peer-", peer_https)?;
     let peer_client_tls = if cfg.peer_tls.is_set() {
-        Some(cfg.peer_tls.client_config()?)
+        Some(PeerClientTls {
+            grpc: cfg.peer_tls.client_config()?,
+            stream: cfg.peer_tls.stream_client_config()?,
+        })
     } else {
         None
     };
@@ -186,19 +191,15 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     );
     for listener in peer_listeners {
         tracing::info!("serving peer traffic on {}", listener.local_addr()?);
-        let svc = PeerService::server(node.clone());
-        let incoming = no_delay(listener);
-        let mut builder = tonic::transport::Server::builder();
-        if peer_https {
-            builder = builder
-                .tls_config(cfg.peer_tls.server_config()?)
-                .context("peer TLS")?;
-        }
-        tokio::spawn(async move {
-            if let Err(e) = builder.add_service(svc).serve_with_incoming(incoming).await {
-                tracing::error!("peer server stopped: {e}");
-            }
-        });
+        let tls = if peer_https {
+            Some(PeerPortTls {
+                grpc: cfg.peer_tls.server_config()?,
+                stream: cfg.peer_tls.stream_server_config()?,
+            })
+        } else {
+            None
+        };
+        serve_peer_port(listener, node.clone(), tls).context("peer TLS")?;
     }
 
     let ctx = ServerContext {

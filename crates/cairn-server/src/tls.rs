@@ -6,8 +6,11 @@
 //! against `--peer-trusted-ca-file`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// The TLS files of one port (client or peer), as given by the flags.
@@ -89,5 +92,70 @@ impl TlsFiles {
             config = config.ca_certificate(ca);
         }
         Ok(config)
+    }
+    /// The server side in rustls' form, for the peer stream: the same
+    /// certificate and client-certificate check as [`Self::server_config`].
+    pub fn stream_server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?;
+        let builder = match (self.client_cert_auth, self.roots()?) {
+            (true, Some(roots)) => {
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .context("client certificate check")?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let (certs, key) = self.chain_and_key()?;
+        let config = builder
+            .with_single_cert(certs, key)
+            .context("certificate and key")?;
+        Ok(Arc::new(config))
+    }
+
+    /// The client side in rustls' form, for the peer stream: the same
+    /// certificate and CA as [`Self::client_config`].
+    pub fn stream_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (certs, key) = self.chain_and_key()?;
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_root_certificates(self.roots()?.unwrap_or_else(rustls::RootCertStore::empty))
+            .with_client_auth_cert(certs, key)
+            .context("certificate and key")?;
+        Ok(Arc::new(config))
+    }
+
+    fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) else {
+            bail!("no certificate and key given");
+        };
+        let certs = CertificateDer::pem_slice_iter(&read(cert, "certificate")?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("certificate {}: {e}", cert.display()))?;
+        let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?)
+            .map_err(|e| anyhow!("key {}: {e}", key.display()))?;
+        Ok((certs, key))
+    }
+
+    fn roots(&self) -> Result<Option<rustls::RootCertStore>> {
+        let Some(path) = &self.trusted_ca_file else {
+            return Ok(None);
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&read(path, "trusted CA file")?) {
+            let cert = cert.map_err(|e| anyhow!("trusted CA file {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .with_context(|| format!("trusted CA file {}", path.display()))?;
+        }
+        Ok(Some(roots))
     }
 }

@@ -1,0 +1,254 @@
+//! The server half of the peer port: one listener for gRPC and the peer stream.
+//! Each accepted connection's first bytes say which it is; gRPC connections go
+//! on to tonic with those bytes replayed (tonic does their TLS), peer-stream
+//! connections are answered here, one call at a time, by the same
+//! `PeerService` methods gRPC calls reach.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use cairn_proto::cairnpb::peer_server::Peer;
+use cairn_proto::cairnpb::{RaftMessage, ReadIndexRequest};
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::{Request, Status};
+
+use super::frame::{self, Kind, ACK, ANSWER_ERROR, ANSWER_OK, MAGIC};
+use super::Io;
+use crate::peer_service::PeerService;
+use crate::RaftNode;
+
+/// How long a new connection may take to send its first bytes, and a peer
+/// stream its TLS handshake.
+const OPENING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TLS of the peer port (`--peer-cert-file` and the rest): tonic's form for
+/// gRPC, rustls' for the peer stream, built from the same files.
+pub struct PeerPortTls {
+    pub grpc: tonic::transport::ServerTlsConfig,
+    pub stream: Arc<rustls::ServerConfig>,
+}
+
+/// Serves the peer port on `listener` until the process ends.
+pub fn serve_peer_port(
+    listener: TcpListener,
+    node: RaftNode,
+    tls: Option<PeerPortTls>,
+) -> Result<(), tonic::transport::Error> {
+    let service = Arc::new(PeerService::new(node));
+    let mut builder = tonic::transport::Server::builder();
+    let acceptor = match tls {
+        Some(tls) => {
+            builder = builder.tls_config(tls.grpc)?;
+            Some(tokio_rustls::TlsAcceptor::from(tls.stream))
+        }
+        None => None,
+    };
+    let (to_grpc, grpc_connections) = mpsc::channel::<Replayed>(64);
+    let incoming = futures::stream::unfold(grpc_connections, |mut rx| async move {
+        rx.recv().await.map(|conn| (Ok::<_, io::Error>(conn), rx))
+    });
+    let grpc = builder.add_service(PeerService::grpc(service.clone()));
+    tokio::spawn(async move {
+        if let Err(e) = grpc.serve_with_incoming(incoming).await {
+            tracing::error!("peer server stopped: {e}");
+        }
+    });
+    tokio::spawn(accept(listener, service, acceptor, to_grpc));
+    Ok(())
+}
+
+async fn accept(
+    listener: TcpListener,
+    service: Arc<PeerService>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    to_grpc: mpsc::Sender<Replayed>,
+) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _addr)) => tcp,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::warn!("accepting a peer connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Raft messages are small writes that must not wait for the
+        // other side's delayed ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("TCP_NODELAY on an accepted peer connection: {e}");
+        }
+        let (service, acceptor, to_grpc) = (service.clone(), acceptor.clone(), to_grpc.clone());
+        tokio::spawn(async move { route(tcp, service, acceptor, to_grpc).await });
+    }
+}
+
+/// Reads a connection's first bytes and hands it to the side that speaks them.
+async fn route(
+    mut tcp: TcpStream,
+    service: Arc<PeerService>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    to_grpc: mpsc::Sender<Replayed>,
+) {
+    let mut opening = [0u8; MAGIC.len()];
+    let got = match tokio::time::timeout(OPENING_TIMEOUT, read_up_to(&mut tcp, &mut opening)).await
+    {
+        Ok(Ok(got)) => got,
+        Ok(Err(_)) | Err(_) => return,
+    };
+    if &opening[..got] == MAGIC.as_slice() {
+        serve_stream(tcp, &service, acceptor).await;
+    } else {
+        let conn = Replayed {
+            opening: opening[..got].to_vec(),
+            replayed: 0,
+            tcp,
+        };
+        // Fails only when the gRPC server has stopped.
+        let _ = to_grpc.send(conn).await;
+    }
+}
+
+/// Fills `buf` unless the connection ends first; returns how much it read.
+async fn read_up_to(tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match tcp.read(&mut buf[got..]).await? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+async fn serve_stream(
+    mut tcp: TcpStream,
+    service: &PeerService,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
+    if tcp.write_all(ACK).await.is_err() {
+        return;
+    }
+    let io: Box<dyn Io> = match acceptor {
+        Some(acceptor) => match tokio::time::timeout(OPENING_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Box::new(tls),
+            Ok(Err(e)) => {
+                tracing::warn!("peer stream TLS handshake: {e}");
+                return;
+            }
+            Err(_) => return,
+        },
+        None => Box::new(tcp),
+    };
+    let mut conn = BufReader::new(io);
+    loop {
+        let (tag, body) = match frame::read(&mut conn).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!("peer stream: {e}");
+                return;
+            }
+        };
+        let (tag, answer) = match answer(service, tag, &body).await {
+            Ok(answer) => (ANSWER_OK, answer),
+            Err(status) => (ANSWER_ERROR, frame::encode_status(&status)),
+        };
+        if frame::write(&mut conn, tag, &answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn answer(service: &PeerService, tag: u8, body: &[u8]) -> Result<Vec<u8>, Status> {
+    match Kind::from_tag(tag) {
+        Some(Kind::Raft) => {
+            let msg = RaftMessage::decode(body).map_err(bad_request)?;
+            let reply = service.raft(Request::new(msg)).await?;
+            Ok(reply.into_inner().encode_to_vec())
+        }
+        Some(Kind::ReadIndex) => {
+            let msg = ReadIndexRequest::decode(body).map_err(bad_request)?;
+            let reply = service.read_index(Request::new(msg)).await?;
+            Ok(reply.into_inner().encode_to_vec())
+        }
+        None => Err(Status::unimplemented(format!(
+            "unknown peer stream call {tag}"
+        ))),
+    }
+}
+
+fn bad_request(e: prost::DecodeError) -> Status {
+    Status::invalid_argument(format!("bad peer message: {e}"))
+}
+
+/// A gRPC connection whose first bytes were read to route it: they are read
+/// again before the rest.
+pub struct Replayed {
+    opening: Vec<u8>,
+    replayed: usize,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Replayed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let left = &this.opening[this.replayed..];
+        if !left.is_empty() {
+            let n = left.len().min(buf.remaining());
+            buf.put_slice(&left[..n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replayed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+impl Connected for Replayed {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.tcp.connect_info()
+    }
+}
