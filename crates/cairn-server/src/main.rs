@@ -12,6 +12,7 @@ mod restart;
 mod server;
 mod services;
 mod start_gate;
+mod threads;
 mod tls;
 
 use std::process::ExitCode;
@@ -68,16 +69,21 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cfg.log_level, &cfg.logger);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads::from_env() {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cairn: cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(
+        "worker threads serving requests and Raft: {} (one per CPU unless GOMAXPROCS or TOKIO_WORKER_THREADS is set)",
+        runtime.metrics().num_workers()
+    );
     match runtime.block_on(server::run(cfg)) {
         Ok(server::RunEnd::Stopped) => ExitCode::SUCCESS,
         Ok(server::RunEnd::Restart) => {
