@@ -124,11 +124,7 @@ impl PeerChannels {
             .first()
             .ok_or_else(|| tonic::Status::failed_precondition("member has no peer URL"))?;
         if !self.lane.uses_grpc(url) {
-            match self
-                .lane
-                .call(url, kind, &req.encode_to_vec(), timeout)
-                .await
-            {
+            match self.lane.call(url, kind, &req, timeout).await {
                 Ok(answer) => {
                     return Resp::decode(answer.as_slice()).map_err(|e| {
                         tonic::Status::internal(format!("bad answer from peer {url}: {e}"))

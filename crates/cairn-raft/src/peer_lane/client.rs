@@ -86,17 +86,17 @@ impl LaneClient {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Calls `kind` with the protobuf `body` at `url`, within `timeout`;
+    /// Calls `kind` with the protobuf `msg` at `url`, within `timeout`;
     /// returns the protobuf answer.
-    pub async fn call(
+    pub async fn call<M: prost::Message>(
         &self,
         url: &str,
         kind: Kind,
-        body: &[u8],
+        msg: &M,
         timeout: Duration,
     ) -> Result<Vec<u8>, LaneError> {
         let request =
-            frame::encode(kind as u8, body).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            frame::message(kind as u8, msg).map_err(|e| Status::invalid_argument(e.to_string()))?;
         match tokio::time::timeout(timeout, self.call_within(url, &request)).await {
             Ok(answer) => answer,
             // The words of tonic's own deadline.

@@ -49,21 +49,33 @@ impl Kind {
     }
 }
 
-/// A frame's header and body as one buffer, so that it goes out in one write.
-pub fn encode(tag: u8, body: &[u8]) -> io::Result<Vec<u8>> {
-    if body.len() > MAX_PEER_MESSAGE {
+/// A frame holding the protobuf `msg`, encoded straight into the frame's
+/// buffer so that it goes out in one write.
+pub fn message<M: prost::Message>(tag: u8, msg: &M) -> io::Result<Vec<u8>> {
+    let mut frame = header(tag, msg.encoded_len())?;
+    msg.encode(&mut frame)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    Ok(frame)
+}
+
+/// A frame holding `body` as it is.
+pub fn raw(tag: u8, body: &[u8]) -> io::Result<Vec<u8>> {
+    let mut frame = header(tag, body.len())?;
+    frame.extend_from_slice(body);
+    Ok(frame)
+}
+
+/// A frame's header in a buffer with room for its body.
+fn header(tag: u8, len: usize) -> io::Result<Vec<u8>> {
+    if len > MAX_PEER_MESSAGE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "peer message of {} bytes is over the limit of {MAX_PEER_MESSAGE}",
-                body.len()
-            ),
+            format!("peer message of {len} bytes is over the limit of {MAX_PEER_MESSAGE}"),
         ));
     }
-    let mut frame = Vec::with_capacity(5 + body.len());
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    let mut frame = Vec::with_capacity(5 + len);
+    frame.extend_from_slice(&(len as u32).to_be_bytes());
     frame.push(tag);
-    frame.extend_from_slice(body);
     Ok(frame)
 }
 
@@ -86,8 +98,9 @@ pub fn decode_status(body: &[u8]) -> io::Result<tonic::Status> {
     ))
 }
 
-pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, tag: u8, body: &[u8]) -> io::Result<()> {
-    w.write_all(&encode(tag, body)?).await?;
+/// Sends a frame made by [`message`] or [`raw`].
+pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> io::Result<()> {
+    w.write_all(frame).await?;
     w.flush().await
 }
 
@@ -108,13 +121,13 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<(u8, Vec
             "a peer frame of {len} bytes is over the limit of {MAX_PEER_MESSAGE}"
         )));
     }
-    let mut body = Vec::with_capacity(len.min(1 << 20));
-    let got = (&mut *r).take(len as u64).read_to_end(&mut body).await?;
-    if got != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("peer frame cut short: {got} of {len} bytes"),
-        ));
+    // Read in pieces of at most 1 MiB, each allocated when the one before
+    // has arrived.
+    let mut body = Vec::new();
+    while body.len() < len {
+        let start = body.len();
+        body.resize(start + (len - start).min(1 << 20), 0);
+        r.read_exact(&mut body[start..]).await?;
     }
     Ok(Some((tag, body)))
 }

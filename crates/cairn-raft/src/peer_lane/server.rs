@@ -157,27 +157,33 @@ async fn serve_stream(
                 return;
             }
         };
-        let (tag, answer) = match answer(service, tag, &body).await {
-            Ok(answer) => (ANSWER_OK, answer),
-            Err(status) => (ANSWER_ERROR, frame::encode_status(&status)),
+        let answer = match answer(service, tag, &body).await {
+            Ok(answer) => answer,
+            Err(status) => frame::raw(ANSWER_ERROR, &frame::encode_status(&status)),
         };
-        if frame::write(&mut conn, tag, &answer).await.is_err() {
-            return;
+        match answer {
+            Ok(answer) if frame::write(&mut conn, &answer).await.is_ok() => {}
+            _ => return,
         }
     }
 }
 
-async fn answer(service: &PeerService, tag: u8, body: &[u8]) -> Result<Vec<u8>, Status> {
+/// The answer frame to a request frame.
+async fn answer(
+    service: &PeerService,
+    tag: u8,
+    body: &[u8],
+) -> Result<io::Result<Vec<u8>>, Status> {
     match Kind::from_tag(tag) {
         Some(Kind::Raft) => {
             let msg = RaftMessage::decode(body).map_err(bad_request)?;
             let reply = service.raft(Request::new(msg)).await?;
-            Ok(reply.into_inner().encode_to_vec())
+            Ok(frame::message(ANSWER_OK, reply.get_ref()))
         }
         Some(Kind::ReadIndex) => {
             let msg = ReadIndexRequest::decode(body).map_err(bad_request)?;
             let reply = service.read_index(Request::new(msg)).await?;
-            Ok(reply.into_inner().encode_to_vec())
+            Ok(frame::message(ANSWER_OK, reply.get_ref()))
         }
         None => Err(Status::unimplemented(format!(
             "unknown peer stream call {tag}"

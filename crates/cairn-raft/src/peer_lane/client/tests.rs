@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -51,31 +52,32 @@ async fn serve(mut tcp: TcpStream, behaviour: Behaviour) {
     tcp.write_all(ACK).await.expect("ack");
     while let Ok(Some((tag, body))) = frame::read(&mut tcp).await {
         assert_eq!(tag, Kind::Raft as u8);
-        match behaviour {
+        let text = Vec::<u8>::decode(body.as_slice()).expect("a bytes message");
+        let answer = match behaviour {
             Behaviour::Refuse => {
                 let status = tonic::Status::failed_precondition("etcdserver: not leader");
-                frame::write(&mut tcp, ANSWER_ERROR, &frame::encode_status(&status))
-                    .await
-                    .expect("write");
+                frame::raw(ANSWER_ERROR, &frame::encode_status(&status))
             }
             Behaviour::Echo | Behaviour::CloseAfterOne => {
-                if body == b"slow" {
+                if text == b"slow" {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
-                frame::write(&mut tcp, ANSWER_OK, &body)
-                    .await
-                    .expect("write");
-                if matches!(behaviour, Behaviour::CloseAfterOne) {
-                    return;
-                }
+                frame::message(ANSWER_OK, &text)
             }
+        };
+        frame::write(&mut tcp, &answer.expect("frame"))
+            .await
+            .expect("write");
+        if matches!(behaviour, Behaviour::CloseAfterOne) {
+            return;
         }
     }
 }
 
-async fn call(client: &LaneClient, url: &str, body: &[u8], timeout: Duration) -> Vec<u8> {
-    match client.call(url, Kind::Raft, body, timeout).await {
-        Ok(answer) => answer,
+/// Calls with `text` (a protobuf bytes message) and returns the answer's text.
+async fn call(client: &LaneClient, url: &str, text: &[u8], timeout: Duration) -> Vec<u8> {
+    match client.call(url, Kind::Raft, &text.to_vec(), timeout).await {
+        Ok(answer) => Vec::<u8>::decode(answer.as_slice()).expect("a bytes message"),
         Err(e) => panic!("call failed: {e:?}"),
     }
 }
@@ -107,7 +109,12 @@ async fn a_late_answer_is_never_taken_for_the_next_calls() {
     let (url, accepted) = stream_server(Behaviour::Echo).await;
     let client = LaneClient::new(None);
     let late = client
-        .call(&url, Kind::Raft, b"slow", Duration::from_millis(50))
+        .call(
+            &url,
+            Kind::Raft,
+            &b"slow".to_vec(),
+            Duration::from_millis(50),
+        )
         .await;
     match late {
         Err(LaneError::Status(status)) => {
@@ -127,7 +134,7 @@ async fn a_late_answer_is_never_taken_for_the_next_calls() {
 async fn a_refused_call_gives_the_peers_status() {
     let (url, _) = stream_server(Behaviour::Refuse).await;
     let client = LaneClient::new(None);
-    match client.call(&url, Kind::Raft, b"x", SECOND).await {
+    match client.call(&url, Kind::Raft, &b"x".to_vec(), SECOND).await {
         Err(LaneError::Status(status)) => {
             assert_eq!(status.code(), tonic::Code::FailedPrecondition);
             assert_eq!(status.message(), "etcdserver: not leader");
@@ -135,7 +142,10 @@ async fn a_refused_call_gives_the_peers_status() {
         other => panic!("expected the peer's status, got {other:?}"),
     }
     // A refusal is an answer: the connection stays usable.
-    assert!(client.call(&url, Kind::Raft, b"y", SECOND).await.is_err());
+    assert!(client
+        .call(&url, Kind::Raft, &b"y".to_vec(), SECOND)
+        .await
+        .is_err());
 }
 
 /// A server that reads the opening bytes and closes, as an HTTP/2 or TLS
@@ -159,7 +169,7 @@ async fn a_peer_that_does_not_speak_the_stream_is_called_over_grpc() {
     let client = LaneClient::new(None);
     assert!(!client.uses_grpc(&url));
     assert!(matches!(
-        client.call(&url, Kind::Raft, b"x", SECOND).await,
+        client.call(&url, Kind::Raft, &b"x".to_vec(), SECOND).await,
         Err(LaneError::Unsupported)
     ));
     assert!(client.uses_grpc(&url));
@@ -172,7 +182,7 @@ async fn an_unreachable_peer_is_a_connect_error() {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     let client = LaneClient::new(None);
-    match client.call(&url, Kind::Raft, b"x", SECOND).await {
+    match client.call(&url, Kind::Raft, &b"x".to_vec(), SECOND).await {
         Err(LaneError::Status(status)) => {
             assert!(
                 status.message().starts_with("tcp connect error"),
@@ -221,10 +231,17 @@ async fn frames_with_a_bad_length_or_cut_short_are_errors() {
     let mut empty: &[u8] = &[];
     assert!(frame::read(&mut empty).await.expect("clean end").is_none());
     // A whole frame.
-    let bytes = frame::encode(7, b"body").expect("encode");
+    let bytes = frame::raw(7, b"body").expect("encode");
     assert_eq!(
         frame::read(&mut bytes.as_slice()).await.expect("read"),
         Some((7, b"body".to_vec()))
+    );
+    // A body read in several pieces.
+    let big: Vec<u8> = (0..(5 << 19) + 7).map(|i| (i % 251) as u8).collect();
+    let bytes = frame::raw(2, &big).expect("encode");
+    assert_eq!(
+        frame::read(&mut bytes.as_slice()).await.expect("read"),
+        Some((2, big))
     );
     let status = tonic::Status::unavailable("gone");
     let back = frame::decode_status(&frame::encode_status(&status)).expect("status");
