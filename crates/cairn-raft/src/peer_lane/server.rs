@@ -28,6 +28,13 @@ use crate::RaftNode;
 /// stream its TLS handshake.
 const OPENING_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a peer-stream connection may sit idle before it is closed. A
+/// member's own calls keep the connections it uses busy (heartbeats every
+/// `--heartbeat-interval`); this ends those a peer left behind, such as one
+/// cut off by a partition, whose close never arrived. A peer finding its idle
+/// connection closed makes a new one.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// TLS of the peer port (`--peer-cert-file` and the rest): tonic's form for
 /// gRPC, rustls' for the peer stream, built from the same files.
 pub struct PeerPortTls {
@@ -149,10 +156,10 @@ async fn serve_stream(
     };
     let mut conn = BufReader::new(io);
     loop {
-        let (tag, body) = match frame::read(&mut conn).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(e) => {
+        let (tag, body) = match tokio::time::timeout(IDLE_TIMEOUT, frame::read(&mut conn)).await {
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
                 tracing::debug!("peer stream: {e}");
                 return;
             }
