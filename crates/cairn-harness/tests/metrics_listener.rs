@@ -8,7 +8,10 @@
 //! leader, or itself, as leader). With `serializable=true` Cairn checks the member
 //! alone (a local read) and stays healthy, so a liveness probe does not kill
 //! a survivor that `cairnctl recover` needs; etcd 3.5.1 ignores the parameter
-//! (later 3.5 releases honour it) and the test checks that too.
+//! (later 3.5 releases honour it) and the test checks that too. Cairn also
+//! serves etcd 3.5.11's `/livez` and `/readyz` (kubeadm 1.31+'s probes; 404
+//! on etcd 3.5.1): ready and alive with the quorum; without it alive, not
+//! ready, and ready once `linearizable_read` is excluded.
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +73,7 @@ async fn metrics_url_scenario(spec: ClusterSpec, serializable_honoured: bool) {
     assert!(body.contains("\netcd_server_has_leader 1"), "{body}");
     let (status, _) = get(port, "/version").await;
     assert!(status.contains(" 404 "), "{status}");
+    check_probes_with_quorum(port, serializable_honoured).await;
 
     let mut survivor = cluster.client(0).await.expect("client");
     cluster.kill(1).expect("kill");
@@ -109,4 +113,51 @@ async fn metrics_url_scenario(spec: ClusterSpec, serializable_honoured: bool) {
         assert!(status.contains(" 503 "), "{status} {body}");
         assert!(body.contains("RAFT NO LEADER"), "{body}");
     }
+    if serializable_honoured {
+        check_probes_without_quorum(port).await;
+    }
+}
+
+/// `/livez` and `/readyz` (etcd 3.5.11+, kubeadm 1.31+'s probes) while the
+/// cluster is whole. etcd 3.5.1 predates them: 404 there.
+async fn check_probes_with_quorum(port: u16, cairn: bool) {
+    if !cairn {
+        for path in ["/livez", "/readyz"] {
+            let (status, _) = get(port, path).await;
+            assert!(status.contains(" 404 "), "{path}: {status}");
+        }
+        return;
+    }
+    let (status, body) = get(port, "/livez").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    assert_eq!(body, "ok");
+    let (status, body) = get(port, "/readyz?verbose").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    assert_eq!(
+        body,
+        "[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\n[+]non_learner ok\nok"
+    );
+    let (status, body) = get(port, "/readyz/linearizable_read?verbose").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    assert_eq!(body, "[+]linearizable_read ok\nok");
+    let (status, _) = get(port, "/livez/linearizable_read").await;
+    assert!(status.contains(" 404 "), "{status}");
+}
+
+/// With two of three members killed: alive (a restart would not bring the
+/// quorum back) but not ready, and ready again when the linearizable read is
+/// excluded.
+async fn check_probes_without_quorum(port: u16) {
+    let (status, body) = get(port, "/livez").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let (status, body) = get(port, "/readyz").await;
+    assert!(status.contains(" 503 "), "{status} {body}");
+    assert_eq!(
+        body,
+        "[+]data_corruption ok\n[+]serializable_read ok\n[-]linearizable_read failed: etcdserver: no leader\n[+]non_learner ok"
+    );
+    let (status, body) = get(port, "/readyz?exclude=linearizable_read").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let (status, body) = get(port, "/readyz/linearizable_read").await;
+    assert!(status.contains(" 503 "), "{status} {body}");
 }

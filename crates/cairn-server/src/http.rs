@@ -1,7 +1,9 @@
-//! HTTP endpoints: `/health` (etcd's JSON), `/version`, and `/metrics`
-//! (Prometheus text, etcd's metric names where they exist) on the client port,
-//! next to gRPC; `/health` and `/metrics` alone on `--listen-metrics-urls`, as
-//! etcd serves them there.
+//! HTTP endpoints: `/health` (etcd's JSON), `/livez` and `/readyz` (see
+//! `probes`), `/version`, and `/metrics` (Prometheus text, etcd's metric names
+//! where they exist) on the client port, next to gRPC; all but `/version` on
+//! `--listen-metrics-urls`, as etcd serves them there.
+
+mod probes;
 
 use std::collections::BTreeSet;
 
@@ -21,7 +23,7 @@ pub fn routes(ctx: ServerContext) -> Router {
 
 /// The routes of a `--listen-metrics-urls` listener.
 pub fn metrics_routes(ctx: ServerContext) -> Router {
-    Router::new()
+    probes::add_routes(Router::new())
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(ctx)
