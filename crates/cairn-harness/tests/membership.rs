@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_harness::{server_binary, Client, Cluster, ClusterSpec, HarnessError};
+use cairn_harness::health::http_get;
+use cairn_harness::{server_binary, Client, Cluster, ClusterSpec, HarnessError, ServerKind};
 use cairn_proto::etcdserverpb::{
     MemberAddRequest, MemberListRequest, MemberListResponse, MemberPromoteRequest,
     MemberRemoveRequest, MemberUpdateRequest, MoveLeaderRequest,
@@ -239,6 +240,28 @@ async fn add_join_promote_remove_with_etcd_checks() {
     let mut c2 = client(&cluster, m2).await;
     let e = status_of(c2.put("x", "y").await.unwrap_err());
     assert_eq!(e.message(), "etcdserver: rpc not supported for learner");
+    // A learner is alive but not ready (etcd 3.5.11's probes; 3.5.1 has none).
+    let readyz = http_get(cluster.client_port(m2), "/readyz")
+        .await
+        .expect("GET /readyz");
+    let livez = http_get(cluster.client_port(m2), "/livez")
+        .await
+        .expect("GET /livez");
+    match ServerKind::from_env() {
+        ServerKind::Cairn => {
+            assert!(readyz.contains(" 503 "), "{readyz}");
+            assert!(
+                readyz.contains("[-]non_learner failed: not supported for learner\n"),
+                "{readyz}"
+            );
+            assert!(readyz.contains("[+]linearizable_read ok\n"), "{readyz}");
+            assert!(livez.contains(" 200 "), "{livez}");
+        }
+        ServerKind::Etcd => {
+            assert!(readyz.contains(" 404 "), "{readyz}");
+            assert!(livez.contains(" 404 "), "{livez}");
+        }
+    }
     promote_when_ready(&mut c0, id2).await;
     let e = c0
         .cluster
