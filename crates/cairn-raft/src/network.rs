@@ -123,16 +123,14 @@ impl PeerChannels {
         let url = urls
             .first()
             .ok_or_else(|| tonic::Status::failed_precondition("member has no peer URL"))?;
-        if !self.lane.uses_grpc(url) {
-            match self.lane.call(url, kind, &req, timeout).await {
-                Ok(answer) => {
-                    return Resp::decode(answer.as_slice()).map_err(|e| {
-                        tonic::Status::internal(format!("bad answer from peer {url}: {e}"))
-                    })
-                }
-                Err(LaneError::Status(status)) => return Err(status),
-                Err(LaneError::Unsupported) => {}
+        match self.lane.call(url, kind, &req, timeout).await {
+            Ok(answer) => {
+                return Resp::decode(answer.as_slice()).map_err(|e| {
+                    tonic::Status::internal(format!("bad answer from peer {url}: {e}"))
+                })
             }
+            Err(LaneError::Status(status)) => return Err(status),
+            Err(LaneError::Unsupported) => {}
         }
         let client = self
             .client(urls)

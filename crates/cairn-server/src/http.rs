@@ -99,17 +99,29 @@ async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> 
             return unhealthy("QGET ERROR");
         }
     }
-    let req = RangeRequest {
-        key: b"health".to_vec(),
-        ..Default::default()
-    };
-    if store.range(&req).is_err() {
+    if local_read(&ctx).is_err() {
         return unhealthy("QGET ERROR");
     }
     json(
         StatusCode::OK,
         serde_json::json!({"health": "true", "reason": ""}),
     )
+}
+
+/// A read of one key from this member's own store, as etcd's health checks
+/// make it (keys only, limit 1).
+fn local_read(ctx: &ServerContext) -> Result<(), String> {
+    let req = RangeRequest {
+        key: b"health".to_vec(),
+        keys_only: true,
+        limit: 1,
+        ..Default::default()
+    };
+    ctx.node
+        .store()
+        .range(&req)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn version() -> impl IntoResponse {

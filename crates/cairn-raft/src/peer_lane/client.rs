@@ -79,15 +79,14 @@ impl LaneClient {
     }
 
     /// Whether calls to `url` go over gRPC for now.
+    #[cfg(test)]
     pub fn uses_grpc(&self, url: &str) -> bool {
-        self.peers()
-            .get(url)
-            .and_then(|p| p.grpc_until)
-            .is_some_and(|until| Instant::now() < until)
+        matches!(self.checkout(url), Err(LaneError::Unsupported))
     }
 
     /// Calls `kind` with the protobuf `msg` at `url`, within `timeout`;
-    /// returns the protobuf answer.
+    /// returns the protobuf answer, or [`LaneError::Unsupported`] at once
+    /// while the peer is called over gRPC.
     pub async fn call<M: prost::Message>(
         &self,
         url: &str,
@@ -95,17 +94,35 @@ impl LaneClient {
         msg: &M,
         timeout: Duration,
     ) -> Result<Vec<u8>, LaneError> {
+        let idle = self.checkout(url)?;
         let request =
             frame::message(kind as u8, msg).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        match tokio::time::timeout(timeout, self.call_within(url, &request)).await {
+        match tokio::time::timeout(timeout, self.call_within(url, idle, &request)).await {
             Ok(answer) => answer,
             // The words of tonic's own deadline.
             Err(_elapsed) => Err(Status::cancelled("Timeout expired").into()),
         }
     }
 
-    async fn call_within(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, LaneError> {
-        let idle = self.peers().get_mut(url).and_then(|p| p.idle.pop());
+    /// An idle connection to `url` if there is one (one lock per call), or
+    /// Unsupported while the peer is called over gRPC.
+    fn checkout(&self, url: &str) -> Result<Option<Connection>, LaneError> {
+        let mut peers = self.peers();
+        let Some(peer) = peers.get_mut(url) else {
+            return Ok(None);
+        };
+        if peer.grpc_until.is_some_and(|until| Instant::now() < until) {
+            return Err(LaneError::Unsupported);
+        }
+        Ok(peer.idle.pop())
+    }
+
+    async fn call_within(
+        &self,
+        url: &str,
+        idle: Option<Connection>,
+        request: &[u8],
+    ) -> Result<Vec<u8>, LaneError> {
         if let Some(mut conn) = idle {
             match exchange(&mut conn, request).await {
                 Ok(answer) => {
@@ -125,11 +142,13 @@ impl LaneClient {
         answer_of(answer)
     }
 
+    /// Puts a connection whose answer was read whole back for the next call.
+    /// Its peer's entry exists: [`Self::connect`] made it.
     fn keep(&self, url: &str, conn: Connection) {
-        let mut peers = self.peers();
-        let peer = peers.entry(url.to_string()).or_default();
-        if peer.idle.len() < MAX_IDLE {
-            peer.idle.push(conn);
+        if let Some(peer) = self.peers().get_mut(url) {
+            if peer.idle.len() < MAX_IDLE {
+                peer.idle.push(conn);
+            }
         }
     }
 
@@ -205,8 +224,7 @@ impl LaneClient {
 
 /// Writes one request frame and reads its answer frame.
 async fn exchange(conn: &mut Connection, request: &[u8]) -> io::Result<(u8, Vec<u8>)> {
-    conn.write_all(request).await?;
-    conn.flush().await?;
+    frame::write(conn, request).await?;
     frame::read(conn).await?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::ConnectionAborted,

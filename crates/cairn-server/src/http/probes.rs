@@ -16,8 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use cairn_proto::etcdserverpb::{AlarmType, RangeRequest};
+use cairn_proto::etcdserverpb::AlarmType;
 
+use super::local_read;
 use crate::context::ServerContext;
 
 /// One named check.
@@ -137,19 +138,11 @@ async fn run(ctx: &ServerContext, checks: &[Check]) -> Vec<(Check, Result<(), St
 }
 
 async fn run_one(ctx: &ServerContext, check: Check) -> Result<(), String> {
-    let store = ctx.node.store();
-    let local_read = || {
-        let req = RangeRequest {
-            key: b"health".to_vec(),
-            keys_only: true,
-            limit: 1,
-            ..Default::default()
-        };
-        store.range(&req).map(|_| ()).map_err(|e| e.to_string())
-    };
     match check {
         Check::DataCorruption => {
-            let corrupt = store
+            let corrupt = ctx
+                .node
+                .store()
                 .alarms()
                 .into_iter()
                 .any(|(_, alarm)| alarm == AlarmType::Corrupt as i32);
@@ -159,7 +152,7 @@ async fn run_one(ctx: &ServerContext, check: Check) -> Result<(), String> {
                 Ok(())
             }
         }
-        Check::SerializableRead => local_read(),
+        Check::SerializableRead => local_read(ctx),
         Check::LinearizableRead => {
             // Without a leader the read could only wait for its deadline.
             if !ctx.node.has_leader() {
@@ -168,7 +161,7 @@ async fn run_one(ctx: &ServerContext, check: Check) -> Result<(), String> {
             ctx.linearizable_barrier()
                 .await
                 .map_err(|status| status.message().to_string())?;
-            local_read()
+            local_read(ctx)
         }
         Check::NonLearner => {
             if ctx.node.is_learner() {
