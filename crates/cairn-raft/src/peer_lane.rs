@@ -2,9 +2,11 @@
 //! length-prefixed frames on long-lived connections to the peer port, beside
 //! gRPC on the same port. A gRPC call per heartbeat costs HTTP/2 stream set-up,
 //! headers and trailers and several task hand-offs on both members; a frame on
-//! an open connection costs one write and one read. Votes, snapshots and
-//! everything else the `cairnpb.Peer` service offers can travel either way;
-//! members of older versions, which know only gRPC, are called over gRPC.
+//! an open connection costs one write and one read. Every Raft message
+//! (appends, heartbeats, votes, snapshot chunks) and read-index request takes
+//! the stream; forwarded writes, membership changes, lease renewals and the
+//! rest of the `cairnpb.Peer` service stay on gRPC. Members of older
+//! versions, which know only gRPC, are called over gRPC for everything.
 
 mod client;
 mod frame;
