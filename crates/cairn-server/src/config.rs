@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub client_tls: TlsFiles,
     /// `--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`, `--peer-client-cert-auth`.
     pub peer_tls: TlsFiles,
+    /// `--cipher-suites`: Go's names, as given (cipher_suites.rs checks them).
+    pub cipher_suites: Vec<String>,
     /// `--join <client-url>` (Cairn's own): add this new member through a running member.
     pub join: Option<String>,
     /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
@@ -192,6 +194,16 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
                 }
                 continue;
             }
+            // etcd's config file gives `cipher-suites` as a list.
+            serde_yaml::Value::Sequence(items) if key == "cipher-suites" => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| err(format!("{key}: {item:?} is not a string")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
             other => serde_yaml::to_string(other)
                 .map_err(|e| err(e.to_string()))?
                 .trim()
@@ -399,6 +411,10 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 .map(PathBuf::from),
             client_cert_auth: get("peer-client-cert-auth") == Some("true"),
         },
+        cipher_suites: get("cipher-suites")
+            .filter(|s| !s.is_empty())
+            .map(|s| s.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
         join: get("join").filter(|s| !s.is_empty()).map(str::to_string),
         unsafe_stale_reads: get("unsafe-stale-reads") == Some("true"),
         force_new_cluster: get("force-new-cluster") == Some("true"),
@@ -668,5 +684,30 @@ mod tests {
         assert!(c.client_tls.client_cert_auth);
         assert_eq!(c.peer_tls.key_file, Some(PathBuf::from("/pk")));
         assert!(!c.peer_tls.client_cert_auth);
+    }
+
+    #[test]
+    fn cipher_suites_from_the_flag_and_from_the_config_files_list() {
+        let c = run(&["--cipher-suites", "TLS_A,TLS_B"], &[]).unwrap();
+        assert_eq!(
+            c.cipher_suites,
+            vec!["TLS_A".to_string(), "TLS_B".to_string()]
+        );
+        assert!(c.ignored_flags.is_empty(), "{:?}", c.ignored_flags);
+        assert!(run(&["--cipher-suites", ""], &[])
+            .unwrap()
+            .cipher_suites
+            .is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etcd.yaml");
+        std::fs::write(&path, "cipher-suites:\n  - TLS_A\n  - TLS_B\n").unwrap();
+        let c = run(&["--config-file", path.to_str().unwrap()], &[]).unwrap();
+        assert_eq!(
+            c.cipher_suites,
+            vec!["TLS_A".to_string(), "TLS_B".to_string()]
+        );
+        std::fs::write(&path, "cipher-suites:\n  - 7\n").unwrap();
+        assert!(run(&["--config-file", path.to_str().unwrap()], &[]).is_err());
     }
 }

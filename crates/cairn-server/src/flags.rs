@@ -121,7 +121,7 @@ pub const FLAGS: &[FlagSpec] = &[
     ub("peer-auto-tls"),
     uv("self-signed-cert-validity"),
     uv("peer-crl-file"),
-    uv("cipher-suites"),
+    v("cipher-suites"),
     uv("cors"),
     uv("host-whitelist"),
     uv("tls-min-version"),

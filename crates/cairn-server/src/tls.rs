@@ -96,7 +96,7 @@ impl TlsFiles {
     /// The server side in rustls' form, for the peer stream: the same
     /// certificate and client-certificate check as [`Self::server_config`].
     pub fn stream_server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::cipher_suites::current();
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .context("TLS versions")?;
@@ -122,7 +122,7 @@ impl TlsFiles {
     /// The client side in rustls' form, for the peer stream: the same
     /// certificate and CA as [`Self::client_config`].
     pub fn stream_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::cipher_suites::current();
         let (certs, key) = self.chain_and_key()?;
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
