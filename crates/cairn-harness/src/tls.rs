@@ -2,7 +2,9 @@
 //! valid for 127.0.0.1 and localhost as a server and as a client, written as PEM
 //! files. Members use it for the client port and the peer port alike (with
 //! client-cert auth on both); tests use it as the client certificate. A second,
-//! unrelated CA makes "certificate from another CA" cases.
+//! unrelated CA makes "certificate from another CA" cases. `renew` replaces
+//! the certificate with a new one from the same CA, as a certificate rotation
+//! does.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,9 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA's key, to sign renewed certificates.
+    pub ca_key: PathBuf,
+    label: String,
 }
 
 fn gen_err(e: rcgen::Error) -> HarnessError {
@@ -30,41 +35,47 @@ impl TlsFiles {
     /// `<label>.pem` and `<label>-key.pem`.
     pub fn generate(dir: &Path, label: &str) -> Result<TlsFiles> {
         let ca_key = KeyPair::generate().map_err(gen_err)?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, format!("cairn test CA {label}"));
-        let ca = ca_params.self_signed(&ca_key).map_err(gen_err)?;
-
-        let key = KeyPair::generate().map_err(gen_err)?;
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(gen_err)?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("cairn test {label}"));
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params.signed_by(&key, &ca, &ca_key).map_err(gen_err)?;
-
+        let ca = ca_params(label)?.self_signed(&ca_key).map_err(gen_err)?;
+        let (cert, key, _) = leaf(label, &ca, &ca_key)?;
         let files = TlsFiles {
             ca: dir.join(format!("{label}-ca.pem")),
             cert: dir.join(format!("{label}.pem")),
             key: dir.join(format!("{label}-key.pem")),
+            ca_key: dir.join(format!("{label}-ca-key.pem")),
+            label: label.to_string(),
         };
         for (path, text) in [
             (&files.ca, ca.pem()),
-            (&files.cert, cert.pem()),
-            (&files.key, key.serialize_pem()),
+            (&files.ca_key, ca_key.serialize_pem()),
+            (&files.cert, cert),
+            (&files.key, key),
         ] {
-            std::fs::write(path, text)
-                .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))?;
+            write(path, &text)?;
         }
         Ok(files)
+    }
+
+    /// Replaces the certificate and key files with a new certificate (new key,
+    /// new serial) from the same CA, each file written aside and renamed over
+    /// the old one, as certificate renewal tools do. Returns the new
+    /// certificate's DER bytes.
+    pub fn renew(&self) -> Result<Vec<u8>> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .map_err(|e| HarnessError::io(format!("reading {}", p.display()), e))
+        };
+        let ca_key = KeyPair::from_pem(&read(&self.ca_key)?).map_err(gen_err)?;
+        let ca = ca_params(&self.label)?
+            .self_signed(&ca_key)
+            .map_err(gen_err)?;
+        let (cert, key, der) = leaf(&self.label, &ca, &ca_key)?;
+        for (path, text) in [(&self.cert, &cert), (&self.key, &key)] {
+            let aside = path.with_extension("new");
+            write(&aside, text)?;
+            std::fs::rename(&aside, path)
+                .map_err(|e| HarnessError::io(format!("renaming {}", aside.display()), e))?;
+        }
+        Ok(der)
     }
 
     /// `--cacert <ca> --cert <cert> --key <key>` for etcdctl and cairnctl.
@@ -113,4 +124,43 @@ impl TlsFiles {
             .ca_certificate(Certificate::from_pem(read(&self.ca)?))
             .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?)))
     }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)
+        .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))
+}
+
+/// The test CA's parameters (the same each time, so that a CA certificate
+/// made again from its key issues certificates the first one verifies).
+fn ca_params(label: &str) -> Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("cairn test CA {label}"));
+    Ok(params)
+}
+
+/// A new certificate for 127.0.0.1 and localhost, server and client use,
+/// signed by `ca`: (certificate PEM, key PEM, certificate DER).
+fn leaf(
+    label: &str,
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+) -> Result<(String, String, Vec<u8>)> {
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(gen_err)?;
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("cairn test {label}"));
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = params.signed_by(&key, ca, ca_key).map_err(gen_err)?;
+    Ok((cert.pem(), key.serialize_pem(), cert.der().to_vec()))
 }

@@ -6,6 +6,7 @@
 pub mod bootstrap;
 pub mod datadir;
 pub mod errors;
+mod grpc_tls;
 pub mod identity;
 pub mod inspect;
 pub mod join;

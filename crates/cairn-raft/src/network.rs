@@ -19,7 +19,7 @@ use openraft::raft::{
 use openraft::{AnyError, OptionalSend};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::node::MEMBER_REMOVED;
 use crate::peer_lane::{Kind, LaneClient, LaneError};
@@ -44,23 +44,24 @@ const SNAPSHOT_INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Used for `https://` peer URLs.
-    tls: Option<ClientTlsConfig>,
+    tls: Option<crate::grpc_tls::TlsConnect>,
     lane: Arc<LaneClient>,
 }
 
 /// TLS towards other members (`https://` peer URLs): our peer certificate and
-/// the CA theirs must be signed by, in tonic's form for gRPC and rustls' for
-/// the peer stream, built from the same files.
+/// the CA theirs must be signed by, for gRPC and the peer stream alike.
 #[derive(Clone, Debug)]
 pub struct PeerClientTls {
-    pub grpc: ClientTlsConfig,
-    pub stream: Arc<rustls::ClientConfig>,
+    pub config: Arc<rustls::ClientConfig>,
 }
 
 impl PeerChannels {
     pub fn new(tls: Option<PeerClientTls>) -> PeerChannels {
         let (grpc, stream) = match tls {
-            Some(tls) => (Some(tls.grpc), Some(tls.stream)),
+            Some(tls) => (
+                Some(crate::grpc_tls::TlsConnect::new(&tls.config)),
+                Some(tls.config),
+            ),
             None => (None, None),
         };
         PeerChannels {
@@ -152,19 +153,18 @@ impl PeerChannels {
         let channel = match map.get(url) {
             Some(c) => c.clone(),
             None => {
-                let mut endpoint = Endpoint::from_shared(url.clone())
-                    .map_err(|e| format!("bad peer URL {url}: {e}"))?
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true);
-                if url.starts_with("https://") {
-                    let tls = self.tls.clone().ok_or_else(|| {
-                        format!("peer URL {url} needs TLS but no --peer-cert-file/--peer-key-file were given")
-                    })?;
-                    endpoint = endpoint
-                        .tls_config(tls)
-                        .map_err(|e| format!("peer TLS for {url}: {e}"))?;
-                }
-                let channel = endpoint.connect_lazy();
+                let channel = match url.strip_prefix("https://") {
+                    Some(rest) => {
+                        let tls = self.tls.clone().ok_or_else(|| {
+                            format!("peer URL {url} needs TLS but no --peer-cert-file/--peer-key-file were given")
+                        })?;
+                        // tonic refuses an https:// URL without TLS of its
+                        // own; the connector makes the TLS connection, so
+                        // tonic is given the same address as http://.
+                        peer_endpoint(&format!("http://{rest}"))?.connect_with_connector_lazy(tls)
+                    }
+                    None => peer_endpoint(url)?.connect_lazy(),
+                };
                 map.insert(url.clone(), channel.clone());
                 channel
             }
@@ -173,6 +173,14 @@ impl PeerChannels {
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE))
     }
+}
+
+/// A channel endpoint for a peer at `url`.
+fn peer_endpoint(url: &str) -> Result<Endpoint, String> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("bad peer URL {url}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true))
 }
 
 /// Creates connections to peers for openraft.

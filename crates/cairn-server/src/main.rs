@@ -15,6 +15,7 @@ mod services;
 mod start_gate;
 mod threads;
 mod tls;
+mod tls_incoming;
 
 use std::process::ExitCode;
 

@@ -96,8 +96,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     cfg.peer_tls.check("peer", "peer-", peer_https)?;
     let peer_client_tls = if cfg.peer_tls.is_set() {
         Some(PeerClientTls {
-            grpc: cfg.peer_tls.client_config()?,
-            stream: cfg.peer_tls.stream_client_config()?,
+            config: cfg.peer_tls.rustls_client_config()?,
         })
     } else {
         None
@@ -193,13 +192,15 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         tracing::info!("serving peer traffic on {}", listener.local_addr()?);
         let tls = if peer_https {
             Some(PeerPortTls {
-                grpc: cfg.peer_tls.server_config()?,
-                stream: cfg.peer_tls.stream_server_config()?,
+                config: cfg
+                    .peer_tls
+                    .rustls_server_config(&[b"h2"])
+                    .context("peer TLS")?,
             })
         } else {
             None
         };
-        serve_peer_port(listener, node.clone(), tls).context("peer TLS")?;
+        serve_peer_port(listener, node.clone(), tls);
     }
 
     let ctx = ServerContext {
@@ -412,14 +413,14 @@ fn serve_http(
         let app = app.clone();
         if secure {
             // gRPC and the HTTP endpoints (/health, ...) over TLS on one port.
-            let builder = tonic::transport::Server::builder()
-                .accept_http1(true)
-                .tls_config(cfg.client_tls.server_config()?)
+            let tls = cfg
+                .client_tls
+                .rustls_server_config(&[b"h2", b"http/1.1"])
                 .context("client TLS")?;
-            let incoming = no_delay(listener);
+            let incoming = crate::tls_incoming::incoming(listener, tls);
             tokio::spawn(async move {
-                let mut builder = builder;
-                if let Err(e) = builder
+                if let Err(e) = tonic::transport::Server::builder()
+                    .accept_http1(true)
                     .add_routes(tonic::service::Routes::from(app))
                     .serve_with_incoming(incoming)
                     .await
@@ -443,23 +444,6 @@ fn serve_http(
         serving.push((addr, secure));
     }
     Ok(serving)
-}
-
-/// Accepted connections with Nagle's algorithm off: gRPC answers are small
-/// writes, and with Nagle on they wait for the peer's delayed ACK (several
-/// milliseconds per request, per Raft round trip).
-fn no_delay(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(tcp) = &conn {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("TCP_NODELAY on an accepted connection: {e}");
-            }
-        }
-        conn
-    })
 }
 
 /// etcd's words when a member learns it was removed; etcd then exits with

@@ -4,14 +4,21 @@
 //! present a certificate signed by the trusted CA or the handshake fails. A
 //! member presents its peer certificate to other members and checks theirs
 //! against `--peer-trusted-ca-file`.
+//!
+//! As etcd does, the certificate and key are read again when their files
+//! change, so renewed certificates are served without a restart: by the
+//! client port, the peer port, and this member's calls to other members. The
+//! CA file is read at start-up, as in etcd 3.5, and so is the client
+//! certificate `--join` presents (once, at start-up).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use rustls::sign::CertifiedKey;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// The TLS files of one port (client or peer), as given by the flags.
 #[derive(Clone, Debug, Default)]
@@ -72,18 +79,6 @@ impl TlsFiles {
             .transpose()
     }
 
-    /// The server side: our certificate, and the CA client certificates must be
-    /// signed by when client-cert auth is on.
-    pub fn server_config(&self) -> Result<ServerTlsConfig> {
-        let mut config = ServerTlsConfig::new().identity(self.identity()?);
-        if self.client_cert_auth {
-            if let Some(ca) = self.ca()? {
-                config = config.client_ca_root(ca);
-            }
-        }
-        Ok(config)
-    }
-
     /// The client side, for talking to other members: our certificate as the
     /// client certificate, and their server certificates checked against the CA.
     pub fn client_config(&self) -> Result<ClientTlsConfig> {
@@ -93,9 +88,11 @@ impl TlsFiles {
         }
         Ok(config)
     }
-    /// The server side in rustls' form, for the peer stream: the same
-    /// certificate and client-certificate check as [`Self::server_config`].
-    pub fn stream_server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
+    /// The server side in rustls' form, for the client port and the peer port
+    /// (gRPC and the peer stream): the certificate, read again when its files
+    /// change, and with client-cert auth on, the check against the CA.
+    /// `alpn`: the protocols to offer (HTTP/2 for gRPC).
+    pub fn rustls_server_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>> {
         let provider = crate::cipher_suites::current();
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -112,37 +109,29 @@ impl TlsFiles {
             }
             _ => builder.with_no_client_auth(),
         };
-        let (certs, key) = self.chain_and_key()?;
-        let config = builder
-            .with_single_cert(certs, key)
-            .context("certificate and key")?;
+        let mut config = builder.with_cert_resolver(self.reloading_certificate()?);
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
 
-    /// The client side in rustls' form, for the peer stream: the same
-    /// certificate and CA as [`Self::client_config`].
-    pub fn stream_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+    /// The client side in rustls' form, for calls to other members (gRPC and
+    /// the peer stream): the same CA as [`Self::client_config`], and the
+    /// certificate read again when its files change.
+    pub fn rustls_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
         let provider = crate::cipher_suites::current();
-        let (certs, key) = self.chain_and_key()?;
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .context("TLS versions")?
             .with_root_certificates(self.roots()?.unwrap_or_else(rustls::RootCertStore::empty))
-            .with_client_auth_cert(certs, key)
-            .context("certificate and key")?;
+            .with_client_cert_resolver(self.reloading_certificate()?);
         Ok(Arc::new(config))
     }
 
-    fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    fn reloading_certificate(&self) -> Result<Arc<ReloadingCertificate>> {
         let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) else {
             bail!("no certificate and key given");
         };
-        let certs = CertificateDer::pem_slice_iter(&read(cert, "certificate")?)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("certificate {}: {e}", cert.display()))?;
-        let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?)
-            .map_err(|e| anyhow!("key {}: {e}", key.display()))?;
-        Ok((certs, key))
+        Ok(Arc::new(ReloadingCertificate::load(cert, key)?))
     }
 
     fn roots(&self) -> Result<Option<rustls::RootCertStore>> {
@@ -158,4 +147,120 @@ impl TlsFiles {
         }
         Ok(Some(roots))
     }
+}
+
+/// A certificate and key that are read again when either file changes (its
+/// modification time, size or inode), checked at each handshake. A changed
+/// pair that cannot be used (a file half-written, a key that does not match)
+/// leaves the previous pair in use, with a warning.
+#[derive(Debug)]
+struct ReloadingCertificate {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    current: Mutex<(FileStamps, Arc<CertifiedKey>)>,
+}
+
+/// What tells that a file changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileStamps(Vec<Option<(std::time::SystemTime, u64, u64)>>);
+
+impl FileStamps {
+    fn of(paths: [&Path; 2]) -> FileStamps {
+        use std::os::unix::fs::MetadataExt;
+        FileStamps(
+            paths
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(p).ok()?;
+                    Some((m.modified().ok()?, m.len(), m.ino()))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl ReloadingCertificate {
+    fn load(cert_file: &Path, key_file: &Path) -> Result<ReloadingCertificate> {
+        let stamps = FileStamps::of([cert_file, key_file]);
+        let key = certified_key(cert_file, key_file)?;
+        Ok(ReloadingCertificate {
+            cert_file: cert_file.to_path_buf(),
+            key_file: key_file.to_path_buf(),
+            current: Mutex::new((stamps, Arc::new(key))),
+        })
+    }
+
+    /// The pair to present now.
+    fn get(&self) -> Arc<CertifiedKey> {
+        let stamps = FileStamps::of([&self.cert_file, &self.key_file]);
+        let mut current = match self.current.lock() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.0 != stamps {
+            // Tried once per change: a failed pair is not read again until the
+            // files change again.
+            current.0 = stamps;
+            match certified_key(&self.cert_file, &self.key_file) {
+                Ok(key) => {
+                    tracing::info!(
+                        cert = %self.cert_file.display(),
+                        "certificate files changed; serving the new certificate"
+                    );
+                    current.1 = Arc::new(key);
+                }
+                Err(e) => tracing::warn!(
+                    "certificate files changed but cannot be used, keeping the previous certificate: {e:#}"
+                ),
+            }
+        }
+        current.1.clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadingCertificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+impl rustls::client::ResolvesClientCert for ReloadingCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The certificate chain and key in `cert_file` and `key_file`, checked to
+/// belong together.
+fn certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey> {
+    let certs = CertificateDer::pem_slice_iter(&read(cert_file, "certificate")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("certificate {}: {e}", cert_file.display()))?;
+    if certs.is_empty() {
+        bail!("certificate {} holds no certificate", cert_file.display());
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(key_file, "key")?)
+        .map_err(|e| anyhow!("key {}: {e}", key_file.display()))?;
+    let provider = crate::cipher_suites::current();
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| anyhow!("key {}: {e}", key_file.display()))?;
+    let certified = CertifiedKey::new(certs, signing_key);
+    certified.keys_match().map_err(|e| {
+        anyhow!(
+            "certificate {} and key {} do not match: {e}",
+            cert_file.display(),
+            key_file.display()
+        )
+    })?;
+    Ok(certified)
 }

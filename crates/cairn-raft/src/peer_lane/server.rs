@@ -1,6 +1,7 @@
 //! The server half of the peer port: one listener for gRPC and the peer stream.
 //! Each accepted connection's first bytes say which it is; gRPC connections go
-//! on to tonic with those bytes replayed (tonic does their TLS), peer-stream
+//! on to tonic with those bytes replayed (after their TLS handshake, made here
+//! with the same configuration as the stream's), peer-stream
 //! connections are answered here, one call at a time, by the same
 //! `PeerService` methods gRPC calls reach.
 
@@ -35,29 +36,18 @@ const OPENING_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection closed makes a new one.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// TLS of the peer port (`--peer-cert-file` and the rest): tonic's form for
-/// gRPC, rustls' for the peer stream, built from the same files.
+/// TLS of the peer port (`--peer-cert-file` and the rest), for gRPC and the
+/// peer stream alike.
 pub struct PeerPortTls {
-    pub grpc: tonic::transport::ServerTlsConfig,
-    pub stream: Arc<rustls::ServerConfig>,
+    pub config: Arc<rustls::ServerConfig>,
 }
 
 /// Serves the peer port on `listener` until the process ends.
-pub fn serve_peer_port(
-    listener: TcpListener,
-    node: RaftNode,
-    tls: Option<PeerPortTls>,
-) -> Result<(), tonic::transport::Error> {
+pub fn serve_peer_port(listener: TcpListener, node: RaftNode, tls: Option<PeerPortTls>) {
     let service = Arc::new(PeerService::new(node));
     let mut builder = tonic::transport::Server::builder();
-    let acceptor = match tls {
-        Some(tls) => {
-            builder = builder.tls_config(tls.grpc)?;
-            Some(tokio_rustls::TlsAcceptor::from(tls.stream))
-        }
-        None => None,
-    };
-    let (to_grpc, grpc_connections) = mpsc::channel::<Replayed>(64);
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config));
+    let (to_grpc, grpc_connections) = mpsc::channel::<GrpcConnection>(64);
     let incoming = futures::stream::unfold(grpc_connections, |mut rx| async move {
         rx.recv().await.map(|conn| (Ok::<_, io::Error>(conn), rx))
     });
@@ -68,14 +58,13 @@ pub fn serve_peer_port(
         }
     });
     tokio::spawn(accept(listener, service, acceptor, to_grpc));
-    Ok(())
 }
 
 async fn accept(
     listener: TcpListener,
     service: Arc<PeerService>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-    to_grpc: mpsc::Sender<Replayed>,
+    to_grpc: mpsc::Sender<GrpcConnection>,
 ) {
     loop {
         let tcp = match listener.accept().await {
@@ -102,7 +91,7 @@ async fn route(
     mut tcp: TcpStream,
     service: Arc<PeerService>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-    to_grpc: mpsc::Sender<Replayed>,
+    to_grpc: mpsc::Sender<GrpcConnection>,
 ) {
     let mut opening = [0u8; MAGIC.len()];
     let got = match tokio::time::timeout(OPENING_TIMEOUT, read_up_to(&mut tcp, &mut opening)).await
@@ -113,13 +102,27 @@ async fn route(
     if &opening[..got] == MAGIC.as_slice() {
         serve_stream(tcp, &service, acceptor).await;
     } else {
-        let conn = Replayed {
+        let info = tcp.connect_info();
+        let replayed = Replayed {
             opening: opening[..got].to_vec(),
             replayed: 0,
             tcp,
         };
+        let io: Box<dyn Io> = match acceptor {
+            Some(acceptor) => {
+                match tokio::time::timeout(OPENING_TIMEOUT, acceptor.accept(replayed)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(e)) => {
+                        tracing::warn!("peer connection TLS handshake: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            None => Box::new(replayed),
+        };
         // Fails only when the gRPC server has stopped.
-        let _ = to_grpc.send(conn).await;
+        let _ = to_grpc.send(GrpcConnection { io, info }).await;
     }
 }
 
@@ -202,9 +205,9 @@ fn bad_request(e: prost::DecodeError) -> Status {
     Status::invalid_argument(format!("bad peer message: {e}"))
 }
 
-/// A gRPC connection whose first bytes were read to route it: they are read
-/// again before the rest.
-pub struct Replayed {
+/// A connection whose first bytes were read to route it: they are read again
+/// before the rest.
+struct Replayed {
     opening: Vec<u8>,
     replayed: usize,
     tcp: TcpStream,
@@ -258,10 +261,57 @@ impl AsyncWrite for Replayed {
     }
 }
 
-impl Connected for Replayed {
+/// A gRPC connection for tonic: plain or TLS, with the addresses of its TCP
+/// connection.
+struct GrpcConnection {
+    io: Box<dyn Io>,
+    info: TcpConnectInfo,
+}
+
+impl AsyncRead for GrpcConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for GrpcConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl Connected for GrpcConnection {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
-        self.tcp.connect_info()
+        self.info.clone()
     }
 }
