@@ -59,6 +59,14 @@ async fn mutual_tls_on_client_and_peer_ports() {
     }
     let health = ok(&ctl(etcdctl_bin(), &ep, &tls, &["endpoint", "health"]));
     assert!(health.contains("is healthy"), "{health}");
+    // The HTTP endpoints on the same TLS port, over HTTP/1.x with the client
+    // certificate, as probes and curl reach them.
+    let probe = https_get(&good, cluster.client_port(0), "/health");
+    assert!(
+        probe.starts_with("HTTP/1.") && probe.contains(" 200 "),
+        "{probe}"
+    );
+    assert!(probe.contains(r#""health":"true""#), "{probe}");
     // Raft messages between members went over the peer stream, through its
     // own TLS handshake (logged once per peer, after the handshake).
     for i in 0..3 {
@@ -175,4 +183,52 @@ async fn mutual_tls_on_client_and_peer_ports() {
         &["get", "k2", "--print-value-only"],
     ));
     assert_eq!(got.trim(), "v2");
+}
+
+/// GET `path` over HTTPS (HTTP/1.0, offering HTTP/1.1 by ALPN) from the
+/// server on `port`, with `files`' client certificate; the response as text
+/// (empty if the connection failed).
+fn https_get(files: &TlsFiles, port: u16, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&files.ca).expect("CA certificate"))
+        .expect("CA added");
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .expect("certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate");
+    let key = PrivateKeyDer::from_pem_file(&files.key).expect("key");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client certificate");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = ServerName::try_from("127.0.0.1").expect("server name");
+    let mut conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("connection");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if tls.write_all(request.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the server closes (an HTTP/1.0 answer ends the connection).
+    while let Ok(n) = tls.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
