@@ -4,7 +4,8 @@
 //! client-cert auth on both); tests use it as the client certificate. A second,
 //! unrelated CA makes "certificate from another CA" cases. `renew` replaces
 //! the certificate with a new one from the same CA, as a certificate rotation
-//! does.
+//! does; `issue` makes more certificates from the CA and `write_crl` a
+//! revocation list naming some of them.
 
 use std::path::{Path, PathBuf};
 
@@ -60,14 +61,7 @@ impl TlsFiles {
     /// the old one, as certificate renewal tools do. Returns the new
     /// certificate's DER bytes.
     pub fn renew(&self) -> Result<Vec<u8>> {
-        let read = |p: &PathBuf| {
-            std::fs::read_to_string(p)
-                .map_err(|e| HarnessError::io(format!("reading {}", p.display()), e))
-        };
-        let ca_key = KeyPair::from_pem(&read(&self.ca_key)?).map_err(gen_err)?;
-        let ca = ca_params(&self.label)?
-            .self_signed(&ca_key)
-            .map_err(gen_err)?;
+        let (ca, ca_key) = self.ca()?;
         let (cert, key, der) = leaf(&self.label, &ca, &ca_key)?;
         for (path, text) in [(&self.cert, &cert), (&self.key, &key)] {
             let aside = path.with_extension("new");
@@ -76,6 +70,58 @@ impl TlsFiles {
                 .map_err(|e| HarnessError::io(format!("renaming {}", aside.display()), e))?;
         }
         Ok(der)
+    }
+
+    /// Issues another certificate from the same CA, with serial number
+    /// `serial`, into `<dir>/<name>.pem` and `<dir>/<name>-key.pem`; returns a
+    /// copy of these files with that certificate and key.
+    pub fn issue(&self, dir: &Path, name: &str, serial: u64) -> Result<TlsFiles> {
+        let (ca, ca_key) = self.ca()?;
+        let (cert, key, _) = leaf_with_serial(&self.label, &ca, &ca_key, Some(serial))?;
+        let mut files = self.clone();
+        files.cert = dir.join(format!("{name}.pem"));
+        files.key = dir.join(format!("{name}-key.pem"));
+        write(&files.cert, &cert)?;
+        write(&files.key, &key)?;
+        Ok(files)
+    }
+
+    /// Writes to `path` (written aside and renamed) a CRL signed by the CA
+    /// that revokes the certificates with these serial numbers, in PEM.
+    pub fn write_crl(&self, path: &Path, revoked: &[u64]) -> Result<()> {
+        let (ca, ca_key) = self.ca()?;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2100, 1, 1),
+            crl_number: rcgen::SerialNumber::from(revoked.len() as u64 + 1),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(*serial),
+                    revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&ca, &ca_key).map_err(gen_err)?;
+        let aside = path.with_extension("new");
+        write(&aside, &crl.pem().map_err(gen_err)?)?;
+        std::fs::rename(&aside, path)
+            .map_err(|e| HarnessError::io(format!("renaming {}", aside.display()), e))
+    }
+
+    /// The CA certificate, made again from its key, and the key.
+    fn ca(&self) -> Result<(rcgen::Certificate, KeyPair)> {
+        let pem = std::fs::read_to_string(&self.ca_key)
+            .map_err(|e| HarnessError::io(format!("reading {}", self.ca_key.display()), e))?;
+        let ca_key = KeyPair::from_pem(&pem).map_err(gen_err)?;
+        let ca = ca_params(&self.label)?
+            .self_signed(&ca_key)
+            .map_err(gen_err)?;
+        Ok((ca, ca_key))
     }
 
     /// `--cacert <ca> --cert <cert> --key <key>` for etcdctl and cairnctl.
@@ -149,6 +195,16 @@ fn leaf(
     ca: &rcgen::Certificate,
     ca_key: &KeyPair,
 ) -> Result<(String, String, Vec<u8>)> {
+    leaf_with_serial(label, ca, ca_key, None)
+}
+
+/// [`leaf`] with a chosen serial number (rcgen picks one otherwise).
+fn leaf_with_serial(
+    label: &str,
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+    serial: Option<u64>,
+) -> Result<(String, String, Vec<u8>)> {
     let key = KeyPair::generate().map_err(gen_err)?;
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(gen_err)?;
     params
@@ -161,6 +217,7 @@ fn leaf(
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
+    params.serial_number = serial.map(rcgen::SerialNumber::from);
     let cert = params.signed_by(&key, ca, ca_key).map_err(gen_err)?;
     Ok((cert.pem(), key.serialize_pem(), cert.der().to_vec()))
 }

@@ -398,6 +398,9 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             client_cert_auth: get("client-cert-auth") == Some("true"),
+            crl_file: get("client-crl-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
         },
         peer_tls: TlsFiles {
             cert_file: get("peer-cert-file")
@@ -410,6 +413,9 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             client_cert_auth: get("peer-client-cert-auth") == Some("true"),
+            crl_file: get("peer-crl-file")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
         },
         cipher_suites: get("cipher-suites")
             .filter(|s| !s.is_empty())

@@ -10,6 +10,7 @@ mod flags;
 mod http;
 mod join;
 mod restart;
+mod revocation;
 mod server;
 mod services;
 mod start_gate;

@@ -27,6 +27,8 @@ pub struct TlsFiles {
     pub key_file: Option<PathBuf>,
     pub trusted_ca_file: Option<PathBuf>,
     pub client_cert_auth: bool,
+    /// `--client-crl-file` / `--peer-crl-file`: revoked client certificates.
+    pub crl_file: Option<PathBuf>,
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
@@ -47,6 +49,11 @@ impl TlsFiles {
     /// Checks the flags against the URLs they serve (`port`: "client" or "peer"),
     /// as etcd does at start-up.
     pub fn check(&self, port: &str, flag_prefix: &str, https: bool) -> Result<()> {
+        if self.crl_file.is_some() && !self.client_cert_auth {
+            tracing::warn!(
+                "--{port}-crl-file has no effect without --{flag_prefix}client-cert-auth: clients present no certificate to check"
+            );
+        }
         if https && (self.cert_file.is_none() || self.key_file.is_none()) {
             bail!(
                 "TLS key/cert (--{flag_prefix}cert-file, --{flag_prefix}key-file) must be provided for {port} URLs with https"
@@ -99,12 +106,15 @@ impl TlsFiles {
             .context("TLS versions")?;
         let builder = match (self.client_cert_auth, self.roots()?) {
             (true, Some(roots)) => {
-                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()
-                .context("client certificate check")?;
+                let roots = Arc::new(roots);
+                let verifier = match &self.crl_file {
+                    Some(crl) => crate::revocation::RevocationChecked::load(roots, provider, crl)?,
+                    None => {
+                        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                            .build()
+                            .context("client certificate check")?
+                    }
+                };
                 builder.with_client_cert_verifier(verifier)
             }
             _ => builder.with_no_client_auth(),
@@ -160,12 +170,12 @@ struct ReloadingCertificate {
     current: Mutex<(FileStamps, Arc<CertifiedKey>)>,
 }
 
-/// What tells that a file changed.
+/// What tells that a file changed: its modification time, size and inode.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct FileStamps(Vec<Option<(std::time::SystemTime, u64, u64)>>);
+pub(crate) struct FileStamps(Vec<Option<(std::time::SystemTime, u64, u64)>>);
 
 impl FileStamps {
-    fn of(paths: [&Path; 2]) -> FileStamps {
+    pub(crate) fn of(paths: &[&Path]) -> FileStamps {
         use std::os::unix::fs::MetadataExt;
         FileStamps(
             paths
@@ -181,7 +191,7 @@ impl FileStamps {
 
 impl ReloadingCertificate {
     fn load(cert_file: &Path, key_file: &Path) -> Result<ReloadingCertificate> {
-        let stamps = FileStamps::of([cert_file, key_file]);
+        let stamps = FileStamps::of(&[cert_file, key_file]);
         let key = certified_key(cert_file, key_file)?;
         Ok(ReloadingCertificate {
             cert_file: cert_file.to_path_buf(),
@@ -192,7 +202,7 @@ impl ReloadingCertificate {
 
     /// The pair to present now.
     fn get(&self) -> Arc<CertifiedKey> {
-        let stamps = FileStamps::of([&self.cert_file, &self.key_file]);
+        let stamps = FileStamps::of(&[&self.cert_file, &self.key_file]);
         let mut current = match self.current.lock() {
             Ok(current) => current,
             Err(poisoned) => poisoned.into_inner(),
