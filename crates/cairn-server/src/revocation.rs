@@ -34,9 +34,12 @@ pub struct RevocationChecked {
     /// The CA check alone: the hints and signature checks, which the list
     /// does not change.
     base: Arc<dyn ClientCertVerifier>,
-    /// The check with the list as last read, or why it could not be read.
-    current: Mutex<(FileStamps, Result<Arc<dyn ClientCertVerifier>, String>)>,
+    /// The check with the list as last read, and the file's stamps then.
+    current: Mutex<(FileStamps, Loaded)>,
 }
+
+/// The check with a list, or why the list could not be used.
+type Loaded = Result<Arc<dyn ClientCertVerifier>, String>;
 
 impl RevocationChecked {
     /// The verifier for client certificates signed by `roots` and not
@@ -61,7 +64,7 @@ impl RevocationChecked {
     }
 
     /// The check to apply now, reading the list again if its file changed.
-    fn current(&self) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    fn current(&self) -> Loaded {
         let stamps = FileStamps::of(&[&self.crl_file]);
         let mut current = match self.current.lock() {
             Ok(current) => current,
