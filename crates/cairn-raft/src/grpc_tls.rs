@@ -8,7 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -16,10 +15,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tonic::codegen::http::Uri;
 
-/// How long a TCP connect and TLS handshake to a peer may take together.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Makes TLS connections for a tonic channel (`Endpoint::connect_with_connector_lazy`).
+/// Makes TLS connections for a tonic channel (`Endpoint::connect_with_connector_lazy`,
+/// which bounds each with the endpoint's connect timeout).
 #[derive(Clone)]
 pub(crate) struct TlsConnect {
     config: Arc<rustls::ClientConfig>,
@@ -63,18 +60,9 @@ impl tonic::codegen::Service<Uri> for TlsConnect {
             let port = uri.port_u16().unwrap_or(443);
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| invalid(format!("peer URL {uri}: {e}")))?;
-            let connect = async {
-                let tcp = TcpStream::connect((host.as_str(), port)).await?;
-                tcp.set_nodelay(true)?;
-                connector.connect(name, tcp).await
-            };
-            match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-                Ok(tls) => Ok(TokioIo::new(tls?)),
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("connecting to {uri} timed out"),
-                )),
-            }
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            Ok(TokioIo::new(connector.connect(name, tcp).await?))
         })
     }
 }

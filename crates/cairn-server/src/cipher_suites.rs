@@ -140,15 +140,28 @@ pub fn provider_for(names: &[String]) -> Result<Restricted, UnknownCipherSuite> 
     })
 }
 
-/// Makes `provider` the one every TLS configuration of this process uses.
-/// Called once, at start-up, before any is built.
-pub fn install(provider: CryptoProvider) {
+/// Checks `names` (the flag's items) and makes the provider they give the
+/// one every TLS configuration of this process uses, logging the named
+/// suites that will never be negotiated. Called once, at start-up, before any
+/// configuration is built. Fails on a name etcd refuses, and when the member
+/// serves TLS (`serves_tls`) but the list leaves nothing to negotiate.
+pub fn install_for(names: &[String], serves_tls: bool) -> Result<(), String> {
+    let restricted = provider_for(names).map_err(|e| e.to_string())?;
+    if serves_tls && restricted.none_left() {
+        return Err("--cipher-suites names no TLS 1.2 cipher suite Cairn implements (ECDHE with AES-GCM or ChaCha20-Poly1305), so no TLS connection could be made".into());
+    }
+    for name in &restricted.not_implemented {
+        tracing::warn!(
+            "--cipher-suites names {name}, which Cairn's TLS (rustls) does not implement: it will not be negotiated"
+        );
+    }
     // Only fails if one is installed already, which start-up never does.
-    if provider.install_default().is_err() {
+    if restricted.provider.install_default().is_err() {
         tracing::warn!(
             "a TLS crypto provider was already installed; --cipher-suites may not apply"
         );
     }
+    Ok(())
 }
 
 /// The provider TLS configurations are built with: the installed one, or

@@ -91,16 +91,15 @@ async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> 
             _ => "ALARM UNKNOWN",
         });
     }
-    if !query.serializable {
-        if !ctx.node.has_leader() {
-            return unhealthy("RAFT NO LEADER");
-        }
-        if ctx.linearizable_barrier().await.is_err() {
-            return unhealthy("QGET ERROR");
-        }
-    }
-    if local_read(&ctx).is_err() {
-        return unhealthy("QGET ERROR");
+    let read = if query.serializable {
+        local_read(&ctx)
+    } else {
+        linearizable_read(&ctx).await
+    };
+    match read {
+        Ok(()) => {}
+        Err(ReadFailed::NoLeader) => return unhealthy("RAFT NO LEADER"),
+        Err(ReadFailed::Error(_)) => return unhealthy("QGET ERROR"),
     }
     json(
         StatusCode::OK,
@@ -108,9 +107,26 @@ async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> 
     )
 }
 
+/// Why a health check's read failed.
+#[derive(Debug)]
+enum ReadFailed {
+    /// No leader is known: a linearizable read could only wait for its deadline.
+    NoLeader,
+    Error(String),
+}
+
+impl std::fmt::Display for ReadFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailed::NoLeader => f.write_str("etcdserver: no leader"),
+            ReadFailed::Error(e) => f.write_str(e),
+        }
+    }
+}
+
 /// A read of one key from this member's own store, as etcd's health checks
 /// make it (keys only, limit 1).
-fn local_read(ctx: &ServerContext) -> Result<(), String> {
+fn local_read(ctx: &ServerContext) -> Result<(), ReadFailed> {
     let req = RangeRequest {
         key: b"health".to_vec(),
         keys_only: true,
@@ -121,7 +137,18 @@ fn local_read(ctx: &ServerContext) -> Result<(), String> {
         .store()
         .range(&req)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| ReadFailed::Error(e.to_string()))
+}
+
+/// The same read made linearizable (ReadIndex): it needs a leader and a quorum.
+async fn linearizable_read(ctx: &ServerContext) -> Result<(), ReadFailed> {
+    if !ctx.node.has_leader() {
+        return Err(ReadFailed::NoLeader);
+    }
+    ctx.linearizable_barrier()
+        .await
+        .map_err(|status| ReadFailed::Error(status.message().to_string()))?;
+    local_read(ctx)
 }
 
 async fn version() -> impl IntoResponse {

@@ -72,32 +72,17 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cfg.log_level, &cfg.logger);
-    let tls_suites = match cipher_suites::provider_for(&cfg.cipher_suites) {
-        Ok(restricted) => restricted,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("cairn: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let serves_tls = cfg
         .listen_client_urls
         .iter()
         .chain(&cfg.listen_peer_urls)
         .chain(&cfg.listen_metrics_urls)
         .any(|url| url.scheme() == "https");
-    if serves_tls && tls_suites.none_left() {
-        let e = "--cipher-suites names no TLS 1.2 cipher suite Cairn implements (ECDHE with AES-GCM or ChaCha20-Poly1305), so no TLS connection could be made";
+    if let Err(e) = cipher_suites::install_for(&cfg.cipher_suites, serves_tls) {
         tracing::error!("{e}");
         eprintln!("cairn: {e}");
         return ExitCode::FAILURE;
     }
-    for name in &tls_suites.not_implemented {
-        tracing::warn!(
-            "--cipher-suites names {name}, which Cairn's TLS (rustls) does not implement: it will not be negotiated"
-        );
-    }
-    cipher_suites::install(tls_suites.provider);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads::from_env() {
         builder.worker_threads(n);

@@ -103,11 +103,12 @@ async fn route(
         serve_stream(tcp, &service, acceptor).await;
     } else {
         let info = tcp.connect_info();
-        let replayed = Replayed {
-            opening: opening[..got].to_vec(),
-            replayed: 0,
-            tcp,
-        };
+        // The bytes read to route the connection are read again before the rest.
+        let (reader, writer) = tcp.into_split();
+        let replayed = tokio::io::join(
+            io::Cursor::new(opening[..got].to_vec()).chain(reader),
+            writer,
+        );
         let io: Box<dyn Io> = match acceptor {
             Some(acceptor) => {
                 match tokio::time::timeout(OPENING_TIMEOUT, acceptor.accept(replayed)).await {
@@ -203,62 +204,6 @@ async fn answer(
 
 fn bad_request(e: prost::DecodeError) -> Status {
     Status::invalid_argument(format!("bad peer message: {e}"))
-}
-
-/// A connection whose first bytes were read to route it: they are read again
-/// before the rest.
-struct Replayed {
-    opening: Vec<u8>,
-    replayed: usize,
-    tcp: TcpStream,
-}
-
-impl AsyncRead for Replayed {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let left = &this.opening[this.replayed..];
-        if !left.is_empty() {
-            let n = left.len().min(buf.remaining());
-            buf.put_slice(&left[..n]);
-            this.replayed += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Replayed {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
-    }
 }
 
 /// A gRPC connection for tonic: plain or TLS, with the addresses of its TCP

@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use cairn_proto::etcdserverpb::AlarmType;
 
-use super::local_read;
+use super::{linearizable_read, local_read};
 use crate::context::ServerContext;
 
 /// One named check.
@@ -152,17 +152,8 @@ async fn run_one(ctx: &ServerContext, check: Check) -> Result<(), String> {
                 Ok(())
             }
         }
-        Check::SerializableRead => local_read(ctx),
-        Check::LinearizableRead => {
-            // Without a leader the read could only wait for its deadline.
-            if !ctx.node.has_leader() {
-                return Err("etcdserver: no leader".into());
-            }
-            ctx.linearizable_barrier()
-                .await
-                .map_err(|status| status.message().to_string())?;
-            local_read(ctx)
-        }
+        Check::SerializableRead => local_read(ctx).map_err(|e| e.to_string()),
+        Check::LinearizableRead => linearizable_read(ctx).await.map_err(|e| e.to_string()),
         Check::NonLearner => {
             if ctx.node.is_learner() {
                 Err("not supported for learner".into())
