@@ -18,7 +18,6 @@
 //! Needs `CAIRN_ETCD_BIN_DIR`: a directory holding etcd 3.5.1's `etcd` and
 //! `etcdctl` (`scripts/test` installs them and sets it).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,11 +33,9 @@ fn etcd_bin_dir() -> PathBuf {
     }
 }
 
+/// A free loopback port (below the ephemeral range, never handed out twice).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    cairn_harness::ports::free_port().expect("a free port on 127.0.0.1")
 }
 
 /// A throwaway single-member etcd, killed on drop.

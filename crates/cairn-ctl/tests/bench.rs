@@ -7,7 +7,6 @@
 //! `scripts/test`) and the workspace's `cairn` binary next to this test's
 //! target directory (built by `cargo build`, which CI runs before tests).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,11 +40,9 @@ fn cairn_bin() -> PathBuf {
     bin
 }
 
+/// A free loopback port (below the ephemeral range, never handed out twice).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    cairn_harness::ports::free_port().expect("a free port on 127.0.0.1")
 }
 
 /// A throwaway single-member server (etcd or cairn), killed on drop.

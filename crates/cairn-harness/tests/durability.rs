@@ -27,8 +27,17 @@ struct WriterLog {
     acked: Vec<(String, i64)>,
     /// Failed or timed-out puts (may or may not have been applied).
     failed: usize,
-    /// Revisions that went backwards, as (previous, observed) — must stay empty.
-    regressions: Vec<(i64, i64)>,
+    /// Revisions that went backwards, as "(previous, observed) by <request>
+    /// on <endpoint>" — must stay empty.
+    regressions: Vec<String>,
+}
+
+/// Wall-clock milliseconds, to find an event in the members' logs.
+fn unix_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 /// Writes `c<id>-<n>` keys until `stop`, rotating endpoints on errors.
@@ -59,7 +68,11 @@ async fn writer(id: usize, endpoints: Vec<String>, stop: Arc<AtomicBool>) -> Wri
             Ok(response) => {
                 let revision = response.header.map(|h| h.revision).unwrap_or(0);
                 if revision <= last_revision {
-                    log.regressions.push((last_revision, revision));
+                    log.regressions.push(format!(
+                        "({last_revision}, {revision}) by put {key} on {} at {}",
+                        endpoints[current],
+                        unix_millis()
+                    ));
                 }
                 last_revision = last_revision.max(revision);
                 log.acked.push((key, revision));
@@ -73,10 +86,15 @@ async fn writer(id: usize, endpoints: Vec<String>, stop: Arc<AtomicBool>) -> Wri
         }
         // Every 16th write, a linearizable read must not show an older revision.
         if n % 16 == 0 {
-            if let Ok(read) = client.get(format!("c{id:02}-{:06}", n - 1)).await {
+            let key = format!("c{id:02}-{:06}", n - 1);
+            if let Ok(read) = client.get(key.clone()).await {
                 let revision = read.header.map(|h| h.revision).unwrap_or(0);
                 if revision < last_revision {
-                    log.regressions.push((last_revision, revision));
+                    log.regressions.push(format!(
+                        "({last_revision}, {revision}) by linearizable get {key} on {} at {}",
+                        endpoints[current],
+                        unix_millis()
+                    ));
                 }
                 last_revision = last_revision.max(revision);
             }
@@ -180,18 +198,25 @@ async fn writes_survive_crashes(extra_args: &[&str]) {
         acked > CLIENTS * 10,
         "too few acknowledged writes ({acked}) to mean anything"
     );
-    for (id, log) in logs.iter().enumerate() {
-        assert!(
-            log.regressions.is_empty(),
-            "client {id} saw revisions go backwards: {:?}",
-            log.regressions
-        );
-    }
 
     cluster
         .wait_all_healthy(Duration::from_secs(60))
         .await
         .expect("all members healthy at the end");
+    // Reported now, asserted after the contents are checked: whether the
+    // members also disagree tells a stale read from a lost write.
+    let regressions: Vec<String> = logs
+        .iter()
+        .enumerate()
+        .flat_map(|(id, log)| {
+            log.regressions
+                .iter()
+                .map(move |r| format!("client {id}: {r}"))
+        })
+        .collect();
+    for regression in &regressions {
+        eprintln!("revision went backwards: {regression}");
+    }
     let contents = converged_contents(&cluster).await;
     for i in 1..contents.len() {
         if contents[i] != contents[0] {
@@ -235,6 +260,11 @@ async fn writes_survive_crashes(extra_args: &[&str]) {
         "{} acknowledged writes missing or changed, e.g.:\n{}",
         lost.len(),
         lost.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        regressions.is_empty(),
+        "clients saw revisions go backwards:\n{}",
+        regressions.join("\n")
     );
     // What the frequent-snapshot run went through (cairn's log lines).
     eprintln!(

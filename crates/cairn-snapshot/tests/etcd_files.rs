@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
@@ -63,11 +62,9 @@ impl Tools {
     }
 }
 
+/// A free loopback port (below the ephemeral range, never handed out twice).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    cairn_harness::ports::free_port().expect("a free port on 127.0.0.1")
 }
 
 /// A running single-member etcd; killed on drop (also when a test panics).
