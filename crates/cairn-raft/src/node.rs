@@ -232,6 +232,14 @@ impl RaftNode {
             // etcd 3.5 runs PreVote by default: a member that was cut off cannot
             // disturb a healthy leader with a higher term when it comes back.
             enable_pre_vote: Some(true),
+            // A member that led before a crash starts as a follower and must
+            // win an election again, as an etcd member does. openraft would
+            // otherwise resume leading in its old term at once, with its
+            // commit index as restored from the log (a hint that can lag what
+            // it had committed and acknowledged before the crash); its read
+            // index would then be too low, and a follower using it could
+            // answer a linearizable read without a write already acknowledged.
+            enable_leader_restore: Some(false),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_count.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_count.clamp(1, 5000),
             install_snapshot_timeout: 600_000,
