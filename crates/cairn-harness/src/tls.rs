@@ -4,8 +4,9 @@
 //! client-cert auth on both); tests use it as the client certificate. A second,
 //! unrelated CA makes "certificate from another CA" cases. `renew` replaces
 //! the certificate with a new one from the same CA, as a certificate rotation
-//! does; `issue` makes more certificates from the CA and `write_crl` a
-//! revocation list naming some of them.
+//! does; `issue` makes more certificates from the CA (`issue_for` with a
+//! chosen subject and names) and `write_crl` a revocation list naming some
+//! of them.
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +85,43 @@ impl TlsFiles {
         write(&files.cert, &cert)?;
         write(&files.key, &key)?;
         Ok(files)
+    }
+
+    /// Issues another certificate from the same CA with this subject common
+    /// name and these subject alternative names only (DNS names, or IP
+    /// addresses when they parse as one), into `<dir>/<name>.pem` and
+    /// `<dir>/<name>-key.pem`; returns a copy of these files with it.
+    pub fn issue_for(
+        &self,
+        dir: &Path,
+        name: &str,
+        common_name: &str,
+        alt_names: &[&str],
+    ) -> Result<TlsFiles> {
+        let (ca, ca_key) = self.ca()?;
+        let key = KeyPair::generate().map_err(gen_err)?;
+        let mut params =
+            CertificateParams::new(alt_names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .map_err(gen_err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &ca, &ca_key).map_err(gen_err)?;
+        let mut files = self.clone();
+        files.cert = dir.join(format!("{name}.pem"));
+        files.key = dir.join(format!("{name}-key.pem"));
+        write(&files.cert, &cert.pem())?;
+        write(&files.key, &key.serialize_pem())?;
+        Ok(files)
+    }
+
+    /// The subject common name of the members' certificates.
+    pub fn common_name(&self) -> String {
+        format!("cairn test {}", self.label)
     }
 
     /// Writes to `path` (written aside and renamed) a CRL signed by the CA

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::allowed_identity::AllowedIdentity;
 use crate::flags::{self, Kind};
 use crate::tls::TlsFiles;
 
@@ -28,6 +29,9 @@ pub enum ConfigError {
     Positional(String),
     #[error("cannot load config file {path}: {reason}")]
     File { path: String, reason: String },
+    /// TLS flags that contradict each other.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// etcd's default backend quota (2 GiB).
@@ -179,9 +183,19 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
             serde_yaml::Value::Number(n) => n.to_string(),
             serde_yaml::Value::Mapping(inner) if key.ends_with("transport-security") => {
                 // client-transport-security / peer-transport-security hold the TLS flags.
-                let prefix = if key.starts_with("peer") { "peer-" } else { "" };
+                let peer = key.starts_with("peer");
+                let prefix = if peer { "peer-" } else { "" };
                 for (ik, iv) in inner {
                     if let (Some(ik), false) = (ik.as_str(), iv.is_null()) {
+                        // etcd's allowed-cn / allowed-hostname are the
+                        // --{peer,client}-cert-allowed-* flags.
+                        let flag = match ik {
+                            "allowed-cn" | "allowed-hostname" => {
+                                let side = if peer { "peer" } else { "client" };
+                                format!("{side}-cert-{ik}")
+                            }
+                            _ => format!("{prefix}{ik}"),
+                        };
                         let val = match iv {
                             serde_yaml::Value::String(s) => s.clone(),
                             other => serde_yaml::to_string(other)
@@ -189,7 +203,7 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
                                 .trim()
                                 .to_string(),
                         };
-                        raw.insert(format!("{prefix}{ik}"), val);
+                        raw.insert(flag, val);
                     }
                 }
                 continue;
@@ -401,6 +415,8 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             crl_file: get("client-crl-file")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            allowed: AllowedIdentity::from_flags(None, get("client-cert-allowed-hostname"))
+                .map_err(|e| ConfigError::Tls(e.to_string()))?,
         },
         peer_tls: TlsFiles {
             cert_file: get("peer-cert-file")
@@ -416,6 +432,11 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             crl_file: get("peer-crl-file")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
+            allowed: AllowedIdentity::from_flags(
+                get("peer-cert-allowed-cn"),
+                get("peer-cert-allowed-hostname"),
+            )
+            .map_err(|e| ConfigError::Tls(e.to_string()))?,
         },
         cipher_suites: get("cipher-suites")
             .filter(|s| !s.is_empty())
@@ -690,6 +711,49 @@ mod tests {
         assert!(c.client_tls.client_cert_auth);
         assert_eq!(c.peer_tls.key_file, Some(PathBuf::from("/pk")));
         assert!(!c.peer_tls.client_cert_auth);
+    }
+
+    #[test]
+    fn allowed_certificate_identities_from_flags_and_the_config_file() {
+        let c = run(&["--peer-cert-allowed-cn", "etcd.local"], &[]).unwrap();
+        assert_eq!(
+            c.peer_tls.allowed,
+            Some(AllowedIdentity::CommonName("etcd.local".into()))
+        );
+        assert!(c.ignored_flags.is_empty(), "{:?}", c.ignored_flags);
+        let c = run(&["--client-cert-allowed-hostname", "admin.example"], &[]).unwrap();
+        assert_eq!(
+            c.client_tls.allowed,
+            Some(AllowedIdentity::Hostname("admin.example".into()))
+        );
+        assert_eq!(c.peer_tls.allowed, None);
+        let both = run(
+            &[
+                "--peer-cert-allowed-cn",
+                "a",
+                "--peer-cert-allowed-hostname",
+                "b",
+            ],
+            &[],
+        );
+        assert!(matches!(both, Err(ConfigError::Tls(m)) if m.contains("mutually exclusive")));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etcd.yaml");
+        std::fs::write(
+            &path,
+            "client-transport-security:\n  allowed-hostname: admin.example\npeer-transport-security:\n  allowed-cn: etcd.local\n",
+        )
+        .unwrap();
+        let c = run(&["--config-file", path.to_str().unwrap()], &[]).unwrap();
+        assert_eq!(
+            c.client_tls.allowed,
+            Some(AllowedIdentity::Hostname("admin.example".into()))
+        );
+        assert_eq!(
+            c.peer_tls.allowed,
+            Some(AllowedIdentity::CommonName("etcd.local".into()))
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `cairn`: an etcd-compatible member. Parses etcd's flags, sets up logging, runs.
 
 mod allocator;
+mod allowed_identity;
 mod auto_compaction;
 mod cipher_suites;
 mod config;

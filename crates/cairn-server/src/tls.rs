@@ -20,6 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
+use crate::allowed_identity::{AllowedIdentity, IdentityCheckedClients, IdentityCheckedServers};
+
 /// The TLS files of one port (client or peer), as given by the flags.
 #[derive(Clone, Debug, Default)]
 pub struct TlsFiles {
@@ -29,6 +31,10 @@ pub struct TlsFiles {
     pub client_cert_auth: bool,
     /// `--client-crl-file` / `--peer-crl-file`: revoked client certificates.
     pub crl_file: Option<PathBuf>,
+    /// `--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`,
+    /// `--client-cert-allowed-hostname`: the identity verified certificates
+    /// must carry.
+    pub allowed: Option<AllowedIdentity>,
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
@@ -52,6 +58,11 @@ impl TlsFiles {
         if self.crl_file.is_some() && !self.client_cert_auth {
             tracing::warn!(
                 "--{port}-crl-file has no effect without --{flag_prefix}client-cert-auth: clients present no certificate to check"
+            );
+        }
+        if self.allowed.is_some() && !self.client_cert_auth {
+            tracing::warn!(
+                "the allowed certificate name of the {port} port has no effect on connections to this member without --{flag_prefix}client-cert-auth: they present no certificate to check"
             );
         }
         if https && (self.cert_file.is_none() || self.key_file.is_none()) {
@@ -115,6 +126,14 @@ impl TlsFiles {
                             .context("client certificate check")?
                     }
                 };
+                let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
+                    match &self.allowed {
+                        Some(allowed) => Arc::new(IdentityCheckedClients {
+                            inner: verifier,
+                            allowed: allowed.clone(),
+                        }),
+                        None => verifier,
+                    };
                 builder.with_client_cert_verifier(verifier)
             }
             _ => builder.with_no_client_auth(),
@@ -125,15 +144,31 @@ impl TlsFiles {
     }
 
     /// The client side in rustls' form, for calls to other members (gRPC and
-    /// the peer stream): the same CA as [`Self::client_config`], and the
-    /// certificate read again when its files change.
+    /// the peer stream): the same CA as [`Self::client_config`] (and the
+    /// allowed identity, if any, for their certificates), and the certificate
+    /// read again when its files change.
     pub fn rustls_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
         let provider = crate::cipher_suites::current();
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let roots = Arc::new(self.roots()?.unwrap_or_else(rustls::RootCertStore::empty));
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .context("TLS versions")?
-            .with_root_certificates(self.roots()?.unwrap_or_else(rustls::RootCertStore::empty))
-            .with_client_cert_resolver(self.reloading_certificate()?);
+            .context("TLS versions")?;
+        let builder = match &self.allowed {
+            Some(allowed) => {
+                let inner =
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                        .build()
+                        .context("server certificate check")?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(IdentityCheckedServers {
+                        inner,
+                        allowed: allowed.clone(),
+                    }))
+            }
+            None => builder.with_root_certificates(roots),
+        };
+        let config = builder.with_client_cert_resolver(self.reloading_certificate()?);
         Ok(Arc::new(config))
     }
 

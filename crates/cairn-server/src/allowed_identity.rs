@@ -1,0 +1,346 @@
+//! `--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname` and
+//! `--client-cert-allowed-hostname`: beyond being signed by the trusted CA, a
+//! certificate must carry the allowed common name, or be valid for the allowed
+//! hostname (a DNS or IP subject alternative name matching it, as Go checks
+//! a hostname; the common name is not consulted).
+//!
+//! As in etcd 3.5, the check belongs to the port's TLS settings, so it
+//! applies to every certificate this member verifies with them: the client
+//! certificates presented to it and, on the peer port, the server
+//! certificates of the members it calls. A certificate that fails it is
+//! refused at the handshake with etcd's reason, "client certificate
+//! authentication failed". The common name and the hostname are mutually
+//! exclusive, as in etcd.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::ParsedCertificate;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+/// What etcd answers (and logs) when a certificate fails the check.
+const REFUSED: &str = "client certificate authentication failed";
+
+/// The identity a certificate must carry on one port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedIdentity {
+    /// The subject's common name, exactly.
+    CommonName(String),
+    /// A name the certificate is valid for.
+    Hostname(String),
+}
+
+impl AllowedIdentity {
+    /// The check the flags ask for (an empty value is no value), or an error
+    /// when both are given, with etcd's words.
+    pub fn from_flags(
+        common_name: Option<&str>,
+        hostname: Option<&str>,
+    ) -> Result<Option<AllowedIdentity>> {
+        let common_name = common_name.filter(|s| !s.is_empty());
+        let hostname = hostname.filter(|s| !s.is_empty());
+        match (common_name, hostname) {
+            (Some(cn), Some(host)) => bail!(
+                "AllowedCN and AllowedHostname are mutually exclusive (cn={cn:?}, hostname={host:?})"
+            ),
+            (Some(cn), None) => Ok(Some(AllowedIdentity::CommonName(cn.to_string()))),
+            (None, Some(host)) => Ok(Some(AllowedIdentity::Hostname(host.to_string()))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Whether `cert` (already verified against the CA) carries the identity.
+    pub fn admits(&self, cert: &CertificateDer<'_>) -> bool {
+        match self {
+            AllowedIdentity::CommonName(allowed) => {
+                common_name(cert).is_some_and(|cn| cn == *allowed)
+            }
+            AllowedIdentity::Hostname(allowed) => {
+                let Ok(name) = ServerName::try_from(allowed.as_str()) else {
+                    return false;
+                };
+                ParsedCertificate::try_from(cert)
+                    .and_then(|parsed| rustls::client::verify_server_name(&parsed, &name))
+                    .is_ok()
+            }
+        }
+    }
+
+    fn check(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if self.admits(cert) {
+            Ok(())
+        } else {
+            Err(rustls::Error::General(REFUSED.into()))
+        }
+    }
+}
+
+/// The subject's common name (the last one, as Go reads it), if any.
+fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    const COMMON_NAME: &[u64] = &[2, 5, 4, 3];
+    let subject = subject_der(cert.as_ref())?;
+    let mut found = None;
+    yasna::parse_der(&subject, |r| {
+        r.read_sequence_of(|rdn| {
+            rdn.read_set_of(|attribute| {
+                attribute.read_sequence(|a| {
+                    let oid = a.next().read_oid()?;
+                    let value = a.next().read_tagged_der()?;
+                    if oid.components().as_slice() == COMMON_NAME {
+                        found = directory_string(value.tag().tag_number, value.value());
+                    }
+                    Ok(())
+                })
+            })
+        })
+    })
+    .ok()?;
+    found
+}
+
+/// The DER of a certificate's subject name.
+fn subject_der(cert: &[u8]) -> Option<Vec<u8>> {
+    yasna::parse_der(cert, |r| {
+        r.read_sequence(|certificate| {
+            let subject = certificate.next().read_sequence(|tbs| {
+                // [0] version (optional), serial, signature algorithm, issuer,
+                // validity, then the subject.
+                tbs.read_optional(|r| r.read_tagged(yasna::Tag::context(0), |r| r.read_der()))?;
+                for _ in 0..4 {
+                    tbs.next().read_der()?;
+                }
+                let subject = tbs.next().read_der()?;
+                // The key and the optional fields that follow.
+                while tbs.read_optional(|r| r.read_der())?.is_some() {}
+                Ok(subject)
+            })?;
+            certificate.next().read_der()?; // signature algorithm
+            certificate.next().read_der()?; // signature
+            Ok(subject)
+        })
+    })
+    .ok()
+}
+
+/// An X.520 DirectoryString's text, by its universal tag number.
+fn directory_string(tag_number: u64, bytes: &[u8]) -> Option<String> {
+    match tag_number {
+        // UTF8String, PrintableString, IA5String
+        12 | 19 | 22 => String::from_utf8(bytes.to_vec()).ok(),
+        // TeletexString: read as Latin-1, as Go does
+        20 => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        // BMPString: UTF-16, big-endian
+        30 => {
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        // UniversalString: UTF-32, big-endian
+        28 => bytes
+            .chunks_exact(4)
+            .map(|quad| char::from_u32(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]])))
+            .collect(),
+        _ => None,
+    }
+}
+
+/// Client certificates: the CA's check (and the CRL's, if any), then the identity.
+#[derive(Debug)]
+pub struct IdentityCheckedClients {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    pub allowed: AllowedIdentity,
+}
+
+impl ClientCertVerifier for IdentityCheckedClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        self.allowed.check(end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Server certificates of the members this one calls: the CA's and the
+/// server name's checks, then the identity.
+#[derive(Debug)]
+pub struct IdentityCheckedServers {
+    pub inner: Arc<dyn ServerCertVerifier>,
+    pub allowed: AllowedIdentity,
+}
+
+impl ServerCertVerifier for IdentityCheckedServers {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        self.allowed.check(end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate with these subject attributes and names.
+    fn cert(common_names: &[&str], organization: &str, names: &[&str]) -> CertificateDer<'static> {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, organization);
+        for cn in common_names {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, *cn);
+        }
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("certificate").der().clone()
+    }
+
+    #[test]
+    fn common_name_is_read_from_the_subject() {
+        let c = cert(&["etcd.local"], "acme", &["m1.etcd.local"]);
+        assert_eq!(common_name(&c).as_deref(), Some("etcd.local"));
+        let allowed = AllowedIdentity::CommonName("etcd.local".into());
+        assert!(allowed.admits(&c));
+        assert!(!AllowedIdentity::CommonName("m1.etcd.local".into()).admits(&c));
+        assert!(!AllowedIdentity::CommonName("etcd.loca".into()).admits(&c));
+        // No common name at all.
+        let none = cert(&[], "acme", &["m1.etcd.local"]);
+        assert_eq!(common_name(&none), None);
+        assert!(!allowed.admits(&none));
+        // Garbage is no certificate.
+        assert!(!allowed.admits(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])));
+    }
+
+    #[test]
+    fn hostname_matches_subject_alternative_names_not_the_common_name() {
+        let c = cert(
+            &["ignored.example"],
+            "acme",
+            &["m1.etcd.local", "*.pods.local", "127.0.0.1"],
+        );
+        for ok in ["m1.etcd.local", "a.pods.local", "127.0.0.1"] {
+            assert!(AllowedIdentity::Hostname(ok.into()).admits(&c), "{ok}");
+        }
+        for refused in [
+            "ignored.example",
+            "m2.etcd.local",
+            "a.b.pods.local",
+            "127.0.0.2",
+            "",
+        ] {
+            assert!(
+                !AllowedIdentity::Hostname(refused.into()).admits(&c),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_flags_are_refused_and_empty_values_are_unset() {
+        let e = AllowedIdentity::from_flags(Some("a"), Some("b")).expect_err("both");
+        assert_eq!(
+            e.to_string(),
+            r#"AllowedCN and AllowedHostname are mutually exclusive (cn="a", hostname="b")"#
+        );
+        assert_eq!(
+            AllowedIdentity::from_flags(Some(""), Some("")).expect("ok"),
+            None
+        );
+        assert_eq!(
+            AllowedIdentity::from_flags(Some("a"), Some("")).expect("ok"),
+            Some(AllowedIdentity::CommonName("a".into()))
+        );
+        assert_eq!(
+            AllowedIdentity::from_flags(None, Some("h")).expect("ok"),
+            Some(AllowedIdentity::Hostname("h".into()))
+        );
+    }
+
+    #[test]
+    fn directory_strings_of_every_kind() {
+        assert_eq!(directory_string(12, "é".as_bytes()).as_deref(), Some("é"));
+        assert_eq!(directory_string(19, b"abc").as_deref(), Some("abc"));
+        assert_eq!(directory_string(20, &[0xe9]).as_deref(), Some("é"));
+        assert_eq!(
+            directory_string(30, &[0, 0x61, 0, 0xe9]).as_deref(),
+            Some("aé")
+        );
+        assert_eq!(directory_string(28, &[0, 0, 0, 0x61]).as_deref(), Some("a"));
+        assert_eq!(directory_string(4, b"abc"), None);
+    }
+}
