@@ -2,7 +2,8 @@
 //! own network namespace (the test needs root and `ip netns`; it fails, never
 //! skips, without them): a recorded register workload (gets, puts,
 //! compare-and-set txns, deletes from 6 clients over 40 keys) and 3 watchers
-//! on `reg/` run while a seeded nemesis kills members or the leader, pauses
+//! on `reg/` run while a seeded nemesis kills members or the leader (also
+//! restarting it at once, before anyone campaigns), pauses
 //! members, restarts the whole cluster, isolates a member, partitions the
 //! members, cuts one direction between two members, adds netem delay and loss,
 //! and replaces a member (remove, wipe, `--join`). Every history must be
@@ -165,7 +166,13 @@ async fn cairn_schedule_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_process_faults() {
-    let kinds = [KillMember, KillLeader, PauseMember, RestartAll];
+    let kinds = [
+        KillMember,
+        KillLeader,
+        BounceLeader,
+        PauseMember,
+        RestartAll,
+    ];
     cairn_schedule(3, 1000, &kinds, "cairn3-process").await;
 }
 

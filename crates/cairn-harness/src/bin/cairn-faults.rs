@@ -33,7 +33,7 @@ struct Args {
     /// Number of schedules (seeds `seed`, `seed + 1`, ...); stops at the first failure.
     #[arg(long, default_value_t = 1)]
     schedules: u64,
-    /// Comma-separated fault kinds: kill, kill-leader, pause, restart-all,
+    /// Comma-separated fault kinds: kill, kill-leader, bounce-leader, pause, restart-all,
     /// isolate, partition, one-way, netem, replace, or `all`. Default: every
     /// kind the cluster supports (network kinds need --netns; `replace` is
     /// left out for etcd).

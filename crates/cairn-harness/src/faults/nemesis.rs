@@ -28,6 +28,9 @@ pub enum FaultKind {
     KillMember,
     /// SIGKILL the leader, start it again after a while.
     KillLeader,
+    /// SIGKILL the leader and start it again at once, before the others
+    /// would campaign: it must not lead again in its old term.
+    BounceLeader,
     /// SIGSTOP a random member, SIGCONT it after a while.
     PauseMember,
     /// SIGKILL every member, then start them all.
@@ -50,9 +53,10 @@ pub enum FaultKind {
 }
 
 /// Every fault kind.
-pub const ALL_FAULTS: [FaultKind; 9] = [
+pub const ALL_FAULTS: [FaultKind; 10] = [
     FaultKind::KillMember,
     FaultKind::KillLeader,
+    FaultKind::BounceLeader,
     FaultKind::PauseMember,
     FaultKind::RestartAll,
     FaultKind::IsolateMember,
@@ -68,6 +72,7 @@ impl FaultKind {
         match self {
             FaultKind::KillMember => "kill",
             FaultKind::KillLeader => "kill-leader",
+            FaultKind::BounceLeader => "bounce-leader",
             FaultKind::PauseMember => "pause",
             FaultKind::RestartAll => "restart-all",
             FaultKind::IsolateMember => "isolate",
@@ -165,6 +170,14 @@ pub(crate) async fn inject(
                 format!("kill leader m{i}")
             }
             None => "kill leader: no leader to kill".to_string(),
+        },
+        FaultKind::BounceLeader => match cluster.find_leader().await {
+            Some(i) => {
+                cluster.kill(i)?;
+                cluster.start_member(i)?;
+                format!("kill leader m{i} and start it again at once")
+            }
+            None => "bounce leader: no leader to kill".to_string(),
         },
         FaultKind::PauseMember => {
             let i = rng.gen_range(0..size);
