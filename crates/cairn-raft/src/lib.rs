@@ -3,6 +3,7 @@
 //! every message. The API layer uses [`RaftNode`] to propose writes, wait for
 //! linearizable read points, and learn status and membership.
 
+pub mod accept_any_server;
 pub mod bootstrap;
 pub mod datadir;
 pub mod errors;

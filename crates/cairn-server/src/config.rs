@@ -64,6 +64,11 @@ pub struct ServerConfig {
     pub peer_tls: TlsFiles,
     /// `--cipher-suites`: Go's names, as given (cipher_suites.rs checks them).
     pub cipher_suites: Vec<String>,
+    /// `--auto-tls`, `--peer-auto-tls`: self-signed certificates when none is given.
+    pub client_auto_tls: bool,
+    pub peer_auto_tls: bool,
+    /// `--self-signed-cert-validity`, in years.
+    pub self_signed_cert_validity: u64,
     /// `--join <client-url>` (Cairn's own): add this new member through a running member.
     pub join: Option<String>,
     /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
@@ -181,7 +186,9 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
             serde_yaml::Value::String(s) => s.clone(),
             serde_yaml::Value::Bool(b) => b.to_string(),
             serde_yaml::Value::Number(n) => n.to_string(),
-            serde_yaml::Value::Mapping(inner) if key.ends_with("transport-security") => {
+            serde_yaml::Value::Mapping(inner)
+                if key == "client-transport-security" || key == "peer-transport-security" =>
+            {
                 // client-transport-security / peer-transport-security hold the TLS flags.
                 let peer = key.starts_with("peer");
                 let prefix = if peer { "peer-" } else { "" };
@@ -196,6 +203,9 @@ fn load_config_file(path: &str) -> Result<RawFlags, ConfigError> {
                             }
                             _ => format!("{prefix}{ik}"),
                         };
+                        if flags::lookup(&flag).is_none() {
+                            return Err(err(format!("unknown field \"{key}.{ik}\"")));
+                        }
                         let val = match iv {
                             serde_yaml::Value::String(s) => s.clone(),
                             other => serde_yaml::to_string(other)
@@ -417,6 +427,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 .map(PathBuf::from),
             allowed: AllowedIdentity::from_flags(None, get("client-cert-allowed-hostname"))
                 .map_err(|e| ConfigError::Tls(e.to_string()))?,
+            self_signed: false,
         },
         peer_tls: TlsFiles {
             cert_file: get("peer-cert-file")
@@ -437,7 +448,14 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
                 get("peer-cert-allowed-hostname"),
             )
             .map_err(|e| ConfigError::Tls(e.to_string()))?,
+            self_signed: false,
         },
+        client_auto_tls: get("auto-tls") == Some("true"),
+        peer_auto_tls: get("peer-auto-tls") == Some("true"),
+        self_signed_cert_validity: parse_u64(
+            "self-signed-cert-validity",
+            get("self-signed-cert-validity").unwrap_or("1"),
+        )?,
         cipher_suites: get("cipher-suites")
             .filter(|s| !s.is_empty())
             .map(|s| s.split(',').map(str::to_string).collect())
@@ -753,6 +771,21 @@ mod tests {
         assert_eq!(
             c.peer_tls.allowed,
             Some(AllowedIdentity::CommonName("etcd.local".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_under_transport_security_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etcd.yaml");
+        std::fs::write(&path, "peer-transport-security:\n  cert-flie: /x\n").unwrap();
+        let Err(e) = run(&["--config-file", path.to_str().unwrap()], &[]) else {
+            panic!("a misspelt key was accepted");
+        };
+        assert!(
+            e.to_string()
+                .contains("unknown field \"peer-transport-security.cert-flie\""),
+            "{e}"
         );
     }
 

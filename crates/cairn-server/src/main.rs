@@ -3,6 +3,7 @@
 mod allocator;
 mod allowed_identity;
 mod auto_compaction;
+mod auto_tls;
 mod cipher_suites;
 mod config;
 mod context;

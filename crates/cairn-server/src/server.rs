@@ -82,6 +82,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         tracing::warn!("flag --{flag} is accepted for etcd compatibility but not implemented by Cairn yet; ignoring it");
     }
 
+    crate::auto_tls::apply(&mut cfg)?;
     let client_https = cfg
         .listen_client_urls
         .iter()

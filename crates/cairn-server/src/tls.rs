@@ -35,6 +35,9 @@ pub struct TlsFiles {
     /// `--client-cert-allowed-hostname`: the identity verified certificates
     /// must carry.
     pub allowed: Option<AllowedIdentity>,
+    /// The certificate is self-signed (`--auto-tls`, `--peer-auto-tls`):
+    /// calls to peers do not check their certificates, as in etcd.
+    pub self_signed: bool,
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
@@ -154,6 +157,13 @@ impl TlsFiles {
             .with_safe_default_protocol_versions()
             .context("TLS versions")?;
         let builder = match &self.allowed {
+            _ if self.self_signed => {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(
+                        cairn_raft::accept_any_server::AcceptAnyServer(provider),
+                    ))
+            }
             Some(allowed) => {
                 let inner =
                     rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
