@@ -12,7 +12,10 @@
 //!   certificate is not valid for the hostname and serves one that is;
 //! - a member calling a peer whose server certificate has another common name
 //!   refuses it (a learner added with the URL of an impostor TLS server);
-//! - both peer flags at once stop the member at start-up.
+//! - both peer flags at once stop the member at start-up;
+//! - after the handshake, the peer port closes a connection whose certificate
+//!   does not name the address it comes from (IP SANs, or DNS SANs resolving
+//!   to it), unless `--experimental-peer-skip-client-san-verification`.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -280,6 +283,97 @@ async fn both_identities(spec: ClusterSpec) -> String {
     cluster.read_log(0)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cairn_checks_where_peer_certificates_are_used_from() {
+    peer_client_addresses(cairn_bin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_checks_where_peer_certificates_are_used_from() {
+    peer_client_addresses(etcd_bin).await;
+}
+
+/// etcd's peer listener checks, after the handshake, that the certificate a
+/// member presents names the address it connects from (IP SANs, or DNS SANs
+/// resolving to it; none at all passes), unless
+/// `--experimental-peer-skip-client-san-verification`.
+async fn peer_client_addresses(binary: fn() -> std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let members = TlsFiles::generate(dir.path(), "san").expect("certificates");
+    let issue = |name: &str, names: &[&str]| {
+        members
+            .issue_for(dir.path(), name, name, names)
+            .expect("certificate")
+    };
+    let elsewhere = issue("elsewhere", &["10.11.12.13"]);
+    let unresolvable = issue("unresolvable", &["no-such-host.invalid"]);
+    let by_name = issue("by-name", &["localhost"]);
+    let no_names = issue("no-names", &[]);
+    let cluster = Cluster::start(ClusterSpec::new(binary(), 3).tls(members.clone()))
+        .await
+        .expect("members whose certificates name 127.0.0.1 form a cluster");
+    writes_through_every_member(&cluster, &members);
+    let port = cluster.peer_port(1);
+    for (files, what) in [
+        (&members, "an IP SAN of the address"),
+        (&by_name, "a DNS SAN resolving to the address"),
+        (&no_names, "no SAN at all"),
+    ] {
+        assert_eq!(
+            kept_open_after_handshake(files, port),
+            Ok(true),
+            "a peer certificate with {what} was refused"
+        );
+    }
+    for (files, what) in [
+        (&elsewhere, "only another IP"),
+        (&unresolvable, "only a DNS name that does not resolve"),
+    ] {
+        assert_eq!(
+            kept_open_after_handshake(files, port),
+            Ok(false),
+            "a peer certificate with {what} was accepted from 127.0.0.1"
+        );
+    }
+    drop(cluster);
+
+    let skipping = Cluster::start(
+        ClusterSpec::new(binary(), 1)
+            .tls(members.clone())
+            .extra_args(["--experimental-peer-skip-client-san-verification"]),
+    )
+    .await
+    .expect("member starts");
+    assert_eq!(
+        kept_open_after_handshake(&elsewhere, skipping.peer_port(0)),
+        Ok(true),
+        "with --experimental-peer-skip-client-san-verification, a certificate naming another IP was refused"
+    );
+}
+
+/// A TLS 1.2 handshake with `files`' certificate, then whether the member
+/// keeps the connection open for 2 s (`true`) or closes it (`false`).
+fn kept_open_after_handshake(files: &TlsFiles, port: u16) -> Result<bool, String> {
+    use std::io::Read;
+    let (mut conn, mut tcp) = connect_tls12(files, port)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = [0u8; 256];
+    match rustls::Stream::new(&mut conn, &mut tcp).read(&mut buf) {
+        Ok(0) => Ok(false),
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
 /// Puts through every member with the members' certificate: followers forward
 /// to the leader over the peer port, which needs the check to pass both ways.
 fn writes_through_every_member(cluster: &Cluster, members: &TlsFiles) {
@@ -308,6 +402,14 @@ fn etcdctl(cluster: &Cluster, i: usize, client: &TlsFiles, args: &[&str]) -> Out
 /// A TLS 1.2 handshake with the member on `port`, presenting `files`'
 /// certificate: in TLS 1.2 a refused client certificate ends the handshake.
 fn handshake_tls12(files: &TlsFiles, port: u16) -> Result<(), String> {
+    connect_tls12(files, port).map(|_| ())
+}
+
+/// [`handshake_tls12`], returning the connection.
+fn connect_tls12(
+    files: &TlsFiles,
+    port: u16,
+) -> Result<(rustls::ClientConnection, TcpStream), String> {
     let provider = rustls::crypto::ring::default_provider();
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -329,7 +431,7 @@ fn handshake_tls12(files: &TlsFiles, port: u16) -> Result<(), String> {
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok((conn, tcp))
 }
 
 fn pem_chain(path: &Path) -> Vec<CertificateDer<'static>> {

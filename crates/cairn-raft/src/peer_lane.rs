@@ -14,7 +14,7 @@ mod server;
 
 pub use client::{LaneClient, LaneError};
 pub use frame::Kind;
-pub use server::{serve_peer_port, PeerPortTls};
+pub use server::{serve_peer_port, PeerClientCheck, PeerPortTls};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

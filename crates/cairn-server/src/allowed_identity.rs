@@ -56,7 +56,7 @@ impl AllowedIdentity {
     pub fn admits(&self, cert: &CertificateDer<'_>) -> bool {
         match self {
             AllowedIdentity::CommonName(allowed) => {
-                common_name(cert).is_some_and(|cn| cn == *allowed)
+                crate::x509_fields::common_name(cert).is_some_and(|cn| cn == *allowed)
             }
             AllowedIdentity::Hostname(allowed) => {
                 let Ok(name) = ServerName::try_from(allowed.as_str()) else {
@@ -75,77 +75,6 @@ impl AllowedIdentity {
         } else {
             Err(rustls::Error::General(REFUSED.into()))
         }
-    }
-}
-
-/// The subject's common name (the last one, as Go reads it), if any.
-fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
-    const COMMON_NAME: &[u64] = &[2, 5, 4, 3];
-    let subject = subject_der(cert.as_ref())?;
-    let mut found = None;
-    yasna::parse_der(&subject, |r| {
-        r.read_sequence_of(|rdn| {
-            rdn.read_set_of(|attribute| {
-                attribute.read_sequence(|a| {
-                    let oid = a.next().read_oid()?;
-                    let value = a.next().read_tagged_der()?;
-                    if oid.components().as_slice() == COMMON_NAME {
-                        found = directory_string(value.tag().tag_number, value.value());
-                    }
-                    Ok(())
-                })
-            })
-        })
-    })
-    .ok()?;
-    found
-}
-
-/// The DER of a certificate's subject name.
-fn subject_der(cert: &[u8]) -> Option<Vec<u8>> {
-    yasna::parse_der(cert, |r| {
-        r.read_sequence(|certificate| {
-            let subject = certificate.next().read_sequence(|tbs| {
-                // [0] version (optional), serial, signature algorithm, issuer,
-                // validity, then the subject.
-                tbs.read_optional(|r| r.read_tagged(yasna::Tag::context(0), |r| r.read_der()))?;
-                for _ in 0..4 {
-                    tbs.next().read_der()?;
-                }
-                let subject = tbs.next().read_der()?;
-                // The key and the optional fields that follow.
-                while tbs.read_optional(|r| r.read_der())?.is_some() {}
-                Ok(subject)
-            })?;
-            certificate.next().read_der()?; // signature algorithm
-            certificate.next().read_der()?; // signature
-            Ok(subject)
-        })
-    })
-    .ok()
-}
-
-/// An X.520 DirectoryString's text, by its universal tag number.
-fn directory_string(tag_number: u64, bytes: &[u8]) -> Option<String> {
-    match tag_number {
-        // UTF8String, PrintableString, IA5String
-        12 | 19 | 22 => String::from_utf8(bytes.to_vec()).ok(),
-        // TeletexString: read as Latin-1, as Go does
-        20 => Some(bytes.iter().map(|&b| char::from(b)).collect()),
-        // BMPString: UTF-16, big-endian
-        30 => {
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
-                .collect();
-            String::from_utf16(&units).ok()
-        }
-        // UniversalString: UTF-32, big-endian
-        28 => bytes
-            .chunks_exact(4)
-            .map(|quad| char::from_u32(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]])))
-            .collect(),
-        _ => None,
     }
 }
 
@@ -273,14 +202,17 @@ mod tests {
     #[test]
     fn common_name_is_read_from_the_subject() {
         let c = cert(&["etcd.local"], "acme", &["m1.etcd.local"]);
-        assert_eq!(common_name(&c).as_deref(), Some("etcd.local"));
+        assert_eq!(
+            crate::x509_fields::common_name(&c).as_deref(),
+            Some("etcd.local")
+        );
         let allowed = AllowedIdentity::CommonName("etcd.local".into());
         assert!(allowed.admits(&c));
         assert!(!AllowedIdentity::CommonName("m1.etcd.local".into()).admits(&c));
         assert!(!AllowedIdentity::CommonName("etcd.loca".into()).admits(&c));
         // No common name at all.
         let none = cert(&[], "acme", &["m1.etcd.local"]);
-        assert_eq!(common_name(&none), None);
+        assert_eq!(crate::x509_fields::common_name(&none), None);
         assert!(!allowed.admits(&none));
         // Garbage is no certificate.
         assert!(!allowed.admits(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])));
@@ -329,18 +261,5 @@ mod tests {
             AllowedIdentity::from_flags(None, Some("h")).expect("ok"),
             Some(AllowedIdentity::Hostname("h".into()))
         );
-    }
-
-    #[test]
-    fn directory_strings_of_every_kind() {
-        assert_eq!(directory_string(12, "é".as_bytes()).as_deref(), Some("é"));
-        assert_eq!(directory_string(19, b"abc").as_deref(), Some("abc"));
-        assert_eq!(directory_string(20, &[0xe9]).as_deref(), Some("é"));
-        assert_eq!(
-            directory_string(30, &[0, 0x61, 0, 0xe9]).as_deref(),
-            Some("aé")
-        );
-        assert_eq!(directory_string(28, &[0, 0, 0, 0x61]).as_deref(), Some("a"));
-        assert_eq!(directory_string(4, b"abc"), None);
     }
 }

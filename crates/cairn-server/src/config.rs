@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub peer_auto_tls: bool,
     /// `--self-signed-cert-validity`, in years.
     pub self_signed_cert_validity: u64,
+    /// `--experimental-peer-skip-client-san-verification`: the peer port does
+    /// not check that a member's certificate names the address it connects from.
+    pub peer_skip_client_san_verification: bool,
     /// `--join <client-url>` (Cairn's own): add this new member through a running member.
     pub join: Option<String>,
     /// `--force-new-cluster`: restart as a one-member cluster from this member's data.
@@ -451,6 +454,8 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             self_signed: false,
         },
         client_auto_tls: get("auto-tls") == Some("true"),
+        peer_skip_client_san_verification: get("experimental-peer-skip-client-san-verification")
+            == Some("true"),
         peer_auto_tls: get("peer-auto-tls") == Some("true"),
         self_signed_cert_validity: parse_u64(
             "self-signed-cert-validity",

@@ -143,7 +143,7 @@ pub const FLAGS: &[FlagSpec] = &[
     ub("experimental-enable-lease-checkpoint-persist"),
     uv("experimental-compaction-batch-limit"),
     uv("experimental-compaction-sleep-interval"),
-    ub("experimental-peer-skip-client-san-verification"),
+    b("experimental-peer-skip-client-san-verification"),
     v("experimental-watch-progress-notify-interval"),
     uv("experimental-warning-apply-duration"),
     ub("experimental-enable-distributed-tracing"),

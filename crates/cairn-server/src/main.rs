@@ -11,6 +11,7 @@ mod etcd_snapshot;
 mod flags;
 mod http;
 mod join;
+mod peer_client_san;
 mod restart;
 mod revocation;
 mod server;
@@ -19,6 +20,7 @@ mod start_gate;
 mod threads;
 mod tls;
 mod tls_incoming;
+mod x509_fields;
 
 use std::process::ExitCode;
 

@@ -197,6 +197,10 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
                     .peer_tls
                     .rustls_server_config(&[b"h2"])
                     .context("peer TLS")?,
+                // etcd's peer listener checks that a member's certificate
+                // names the address it connects from.
+                client_check: (!cfg.peer_skip_client_san_verification)
+                    .then(crate::peer_client_san::check),
             })
         } else {
             None

@@ -40,13 +40,78 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// peer stream alike.
 pub struct PeerPortTls {
     pub config: Arc<rustls::ServerConfig>,
+    /// Run after each handshake with the certificate the member presented
+    /// and the address it connects from; an error closes the connection.
+    pub client_check: Option<PeerClientCheck>,
+}
+
+/// A check of a connecting member's certificate against its address.
+pub type PeerClientCheck = Arc<
+    dyn Fn(
+            rustls::pki_types::CertificateDer<'static>,
+            std::net::IpAddr,
+        ) -> Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The TLS side of the peer port: the handshake, then the client check.
+#[derive(Clone)]
+struct PeerAcceptor {
+    acceptor: tokio_rustls::TlsAcceptor,
+    client_check: Option<PeerClientCheck>,
+}
+
+impl PeerAcceptor {
+    /// The handshake on `io` from `remote`, bounded by [`OPENING_TIMEOUT`],
+    /// then the client check; `None` (logged) when either fails.
+    async fn accept<S>(
+        &self,
+        io: S,
+        remote: Option<std::net::SocketAddr>,
+        what: &str,
+    ) -> Option<tokio_rustls::server::TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let tls = match tokio::time::timeout(OPENING_TIMEOUT, self.acceptor.accept(io)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::warn!("{what} TLS handshake: {e}");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let (Some(check), Some(remote)) = (&self.client_check, remote) else {
+            return Some(tls);
+        };
+        let Some(cert) = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|cert| cert.clone().into_owned())
+        else {
+            return Some(tls);
+        };
+        match check(cert, remote.ip()).await {
+            Ok(()) => Some(tls),
+            Err(e) => {
+                tracing::warn!(remote_addr = %remote, "rejected connection: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// Serves the peer port on `listener` until the process ends.
 pub fn serve_peer_port(listener: TcpListener, node: RaftNode, tls: Option<PeerPortTls>) {
     let service = Arc::new(PeerService::new(node));
     let mut builder = tonic::transport::Server::builder();
-    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config));
+    let acceptor = tls.map(|tls| PeerAcceptor {
+        acceptor: tokio_rustls::TlsAcceptor::from(tls.config),
+        client_check: tls.client_check,
+    });
     let (to_grpc, grpc_connections) = mpsc::channel::<GrpcConnection>(64);
     let incoming = futures::stream::unfold(grpc_connections, |mut rx| async move {
         rx.recv().await.map(|conn| (Ok::<_, io::Error>(conn), rx))
@@ -63,7 +128,7 @@ pub fn serve_peer_port(listener: TcpListener, node: RaftNode, tls: Option<PeerPo
 async fn accept(
     listener: TcpListener,
     service: Arc<PeerService>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: Option<PeerAcceptor>,
     to_grpc: mpsc::Sender<GrpcConnection>,
 ) {
     loop {
@@ -90,7 +155,7 @@ async fn accept(
 async fn route(
     mut tcp: TcpStream,
     service: Arc<PeerService>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: Option<PeerAcceptor>,
     to_grpc: mpsc::Sender<GrpcConnection>,
 ) {
     let mut opening = [0u8; MAGIC.len()];
@@ -111,13 +176,12 @@ async fn route(
         );
         let io: Box<dyn Io> = match acceptor {
             Some(acceptor) => {
-                match tokio::time::timeout(OPENING_TIMEOUT, acceptor.accept(replayed)).await {
-                    Ok(Ok(tls)) => Box::new(tls),
-                    Ok(Err(e)) => {
-                        tracing::warn!("peer connection TLS handshake: {e}");
-                        return;
-                    }
-                    Err(_) => return,
+                match acceptor
+                    .accept(replayed, info.remote_addr(), "peer connection")
+                    .await
+                {
+                    Some(tls) => Box::new(tls),
+                    None => return,
                 }
             }
             None => Box::new(replayed),
@@ -139,22 +203,15 @@ async fn read_up_to(tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-async fn serve_stream(
-    mut tcp: TcpStream,
-    service: &PeerService,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-) {
+async fn serve_stream(mut tcp: TcpStream, service: &PeerService, acceptor: Option<PeerAcceptor>) {
     if tcp.write_all(ACK).await.is_err() {
         return;
     }
+    let remote = tcp.peer_addr().ok();
     let io: Box<dyn Io> = match acceptor {
-        Some(acceptor) => match tokio::time::timeout(OPENING_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => Box::new(tls),
-            Ok(Err(e)) => {
-                tracing::warn!("peer stream TLS handshake: {e}");
-                return;
-            }
-            Err(_) => return,
+        Some(acceptor) => match acceptor.accept(tcp, remote, "peer stream").await {
+            Some(tls) => Box::new(tls),
+            None => return,
         },
         None => Box::new(tcp),
     };
