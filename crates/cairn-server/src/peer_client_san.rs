@@ -8,11 +8,16 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cairn_raft::peer_lane::PeerClientCheck;
 use rustls::pki_types::CertificateDer;
 
 use crate::x509_fields::subject_alt_names;
+
+/// How long one DNS name of a certificate may take to resolve: a slow
+/// resolver delays only the connection being checked, and not for long.
+const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The check, for the peer port's TLS settings.
 pub fn check() -> PeerClientCheck {
@@ -40,13 +45,18 @@ async fn names_address(cert: &CertificateDer<'static>, remote: IpAddr) -> Result
     }
     let mut lookup_errors = Vec::new();
     for name in &dns_names {
-        match tokio::net::lookup_host((name.as_str(), 0)).await {
-            Ok(addrs) => {
+        let lookup = tokio::net::lookup_host((name.as_str(), 0));
+        match tokio::time::timeout(LOOKUP_DEADLINE, lookup).await {
+            Ok(Ok(addrs)) => {
                 if addrs.map(|a| canonical(a.ip())).any(|ip| ip == remote) {
                     return Ok(());
                 }
             }
-            Err(e) => lookup_errors.push(format!("{name}: {e}")),
+            Ok(Err(e)) => lookup_errors.push(format!("{name}: {e}")),
+            Err(_) => lookup_errors.push(format!(
+                "{name}: no answer within {}s",
+                LOOKUP_DEADLINE.as_secs()
+            )),
         }
     }
     let detail = if lookup_errors.is_empty() {
