@@ -29,8 +29,9 @@ const REFUSED: &str = "client certificate authentication failed";
 pub enum AllowedIdentity {
     /// The subject's common name, exactly.
     CommonName(String),
-    /// A name the certificate is valid for.
-    Hostname(String),
+    /// A name the certificate is valid for (checked to be a DNS name or an
+    /// IP address when the flags are read).
+    Hostname(ServerName<'static>),
 }
 
 impl AllowedIdentity {
@@ -47,7 +48,10 @@ impl AllowedIdentity {
                 "AllowedCN and AllowedHostname are mutually exclusive (cn={cn:?}, hostname={host:?})"
             ),
             (Some(cn), None) => Ok(Some(AllowedIdentity::CommonName(cn.to_string()))),
-            (None, Some(host)) => Ok(Some(AllowedIdentity::Hostname(host.to_string()))),
+            (None, Some(host)) => match ServerName::try_from(host.to_string()) {
+                Ok(name) => Ok(Some(AllowedIdentity::Hostname(name))),
+                Err(e) => bail!("allowed hostname {host:?} is not a DNS name or an IP address: {e}"),
+            },
             (None, None) => Ok(None),
         }
     }
@@ -58,14 +62,9 @@ impl AllowedIdentity {
             AllowedIdentity::CommonName(allowed) => {
                 crate::x509_fields::common_name(cert).is_some_and(|cn| cn == *allowed)
             }
-            AllowedIdentity::Hostname(allowed) => {
-                let Ok(name) = ServerName::try_from(allowed.as_str()) else {
-                    return false;
-                };
-                ParsedCertificate::try_from(cert)
-                    .and_then(|parsed| rustls::client::verify_server_name(&parsed, &name))
-                    .is_ok()
-            }
+            AllowedIdentity::Hostname(allowed) => ParsedCertificate::try_from(cert)
+                .and_then(|parsed| rustls::client::verify_server_name(&parsed, allowed))
+                .is_ok(),
         }
     }
 
@@ -226,20 +225,31 @@ mod tests {
             &["m1.etcd.local", "*.pods.local", "127.0.0.1"],
         );
         for ok in ["m1.etcd.local", "a.pods.local", "127.0.0.1"] {
-            assert!(AllowedIdentity::Hostname(ok.into()).admits(&c), "{ok}");
+            assert!(host(ok).admits(&c), "{ok}");
         }
         for refused in [
             "ignored.example",
             "m2.etcd.local",
             "a.b.pods.local",
             "127.0.0.2",
-            "",
         ] {
-            assert!(
-                !AllowedIdentity::Hostname(refused.into()).admits(&c),
-                "{refused}"
-            );
+            assert!(!host(refused).admits(&c), "{refused}");
         }
+        // An empty hostname is no check at all, and one that is neither a DNS
+        // name nor an address is refused when the flags are read.
+        assert_eq!(
+            AllowedIdentity::from_flags(None, Some("")).expect("ok"),
+            None
+        );
+        let e = AllowedIdentity::from_flags(None, Some("not a host!")).expect_err("bad name");
+        assert!(
+            e.to_string().contains("not a DNS name or an IP address"),
+            "{e}"
+        );
+    }
+
+    fn host(name: &str) -> AllowedIdentity {
+        AllowedIdentity::Hostname(ServerName::try_from(name.to_string()).expect("host name"))
     }
 
     #[test]
@@ -259,7 +269,7 @@ mod tests {
         );
         assert_eq!(
             AllowedIdentity::from_flags(None, Some("h")).expect("ok"),
-            Some(AllowedIdentity::Hostname("h".into()))
+            Some(host("h"))
         );
     }
 }

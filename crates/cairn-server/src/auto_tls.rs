@@ -74,14 +74,21 @@ fn auto_tls_for(
     Ok(())
 }
 
+/// The longest `--self-signed-cert-validity` accepted, in years: from today
+/// it stays before the year 9999, where X.509 dates end.
+const MAX_VALIDITY_YEARS: u64 = 7000;
+
 /// The self-signed pair in `dir`, made there first if it is not there yet.
 pub fn self_signed(
     dir: &Path,
     hosts: &[String],
     validity_years: u64,
 ) -> Result<(PathBuf, PathBuf)> {
-    if validity_years == 0 {
-        bail!("--self-signed-cert-validity must be at least 1 (years)");
+    // X.509 dates end with the year 9999; a validity past it cannot be written.
+    if validity_years == 0 || validity_years > MAX_VALIDITY_YEARS {
+        bail!(
+            "--self-signed-cert-validity must be between 1 and {MAX_VALIDITY_YEARS} (years), not {validity_years}"
+        );
     }
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
@@ -98,6 +105,7 @@ pub fn self_signed(
         .push(rcgen::DnType::OrganizationName, "etcd");
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now;
+    // At most 7,000 years of days: far inside what `time` adds without overflow.
     params.not_after = now + time::Duration::days(365 * validity_years as i64);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,
@@ -151,8 +159,12 @@ mod tests {
     }
 
     #[test]
-    fn zero_years_is_refused() {
+    fn zero_and_absurd_validities_are_refused_without_panicking() {
         let dir = tempfile::tempdir().expect("temp dir");
         assert!(self_signed(dir.path(), &[], 0).is_err());
+        assert!(self_signed(dir.path(), &[], MAX_VALIDITY_YEARS + 1).is_err());
+        assert!(self_signed(dir.path(), &[], u64::MAX).is_err());
+        assert!(!dir.path().join("cert.pem").exists());
+        self_signed(dir.path(), &["127.0.0.1".into()], MAX_VALIDITY_YEARS).expect("longest");
     }
 }

@@ -747,7 +747,9 @@ mod tests {
         let c = run(&["--client-cert-allowed-hostname", "admin.example"], &[]).unwrap();
         assert_eq!(
             c.client_tls.allowed,
-            Some(AllowedIdentity::Hostname("admin.example".into()))
+            Some(AllowedIdentity::Hostname(
+                rustls::pki_types::ServerName::try_from("admin.example").expect("name")
+            ))
         );
         assert_eq!(c.peer_tls.allowed, None);
         let both = run(
@@ -771,7 +773,9 @@ mod tests {
         let c = run(&["--config-file", path.to_str().unwrap()], &[]).unwrap();
         assert_eq!(
             c.client_tls.allowed,
-            Some(AllowedIdentity::Hostname("admin.example".into()))
+            Some(AllowedIdentity::Hostname(
+                rustls::pki_types::ServerName::try_from("admin.example").expect("name")
+            ))
         );
         assert_eq!(
             c.peer_tls.allowed,

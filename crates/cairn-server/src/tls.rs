@@ -156,27 +156,25 @@ impl TlsFiles {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .context("TLS versions")?;
-        let builder = match &self.allowed {
-            _ if self.self_signed => {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(
-                        cairn_raft::accept_any_server::AcceptAnyServer(provider),
-                    ))
-            }
-            Some(allowed) => {
-                let inner =
-                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                        .build()
-                        .context("server certificate check")?;
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(IdentityCheckedServers {
-                        inner,
-                        allowed: allowed.clone(),
-                    }))
-            }
-            None => builder.with_root_certificates(roots),
+        let builder = if self.self_signed {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(
+                    cairn_raft::accept_any_server::AcceptAnyServer(provider),
+                ))
+        } else if let Some(allowed) = &self.allowed {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .context("server certificate check")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(IdentityCheckedServers {
+                    inner,
+                    allowed: allowed.clone(),
+                }))
+        } else {
+            builder.with_root_certificates(roots)
         };
         let config = builder.with_client_cert_resolver(self.reloading_certificate()?);
         Ok(Arc::new(config))
