@@ -51,7 +51,10 @@ pub(crate) fn apply(
     t: &mut Tables<'_>,
     req: &InternalRequest,
 ) -> Result<ApplyResponse, Error> {
-    if no_space(state) && needs_space(req) {
+    if raised(state, ALARM_CORRUPT) && refused_while_corrupt(req) {
+        return Err(KvError::Corrupt.into());
+    }
+    if raised(state, ALARM_NOSPACE) && needs_space(req) {
         return Err(KvError::NoSpace.into());
     }
     match &req.request {
@@ -97,9 +100,27 @@ pub(crate) fn apply(
 
 /// etcd's `NOSPACE` alarm type number.
 pub const ALARM_NOSPACE: i32 = 1;
+/// etcd's `CORRUPT` alarm type number.
+pub const ALARM_CORRUPT: i32 = 2;
 
-fn no_space(state: &State) -> bool {
-    state.alarms.iter().any(|(_, a)| *a == ALARM_NOSPACE)
+fn raised(state: &State, alarm: i32) -> bool {
+    state.alarms.iter().any(|(_, a)| *a == alarm)
+}
+
+/// What etcd's corrupt applier refuses while CORRUPT is raised: every write
+/// and compaction, lease grants and revocations. (Reads, including read-only
+/// txns, never come through Raft and are still served; alarm changes, lease
+/// checkpoints and member attributes still apply.)
+fn refused_while_corrupt(req: &InternalRequest) -> bool {
+    matches!(
+        req.request,
+        Some(Cmd::Put(_))
+            | Some(Cmd::DeleteRange(_))
+            | Some(Cmd::Txn(_))
+            | Some(Cmd::Compaction(_))
+            | Some(Cmd::LeaseGrant(_))
+            | Some(Cmd::LeaseRevoke(_))
+    )
 }
 
 /// What etcd's capped applier refuses while NOSPACE is raised, and what its

@@ -65,6 +65,9 @@ pub enum KvError {
     LeaseTtlTooLarge,
     #[error("etcdserver: request is too large")]
     RequestTooLarge,
+    /// The CORRUPT alarm is raised: writes are refused cluster-wide.
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
     /// A storage failure or misuse surfaced on a read path; the text is Cairn's own.
     #[error("{0}")]
     Internal(String),
@@ -81,6 +84,7 @@ impl KvError {
             NoSpace => KvErrorCode::ResourceExhausted,
             LeaseNotFound => KvErrorCode::NotFound,
             LeaseExists => KvErrorCode::FailedPrecondition,
+            Corrupt => KvErrorCode::DataLoss,
             Internal(_) => KvErrorCode::Internal,
         }
     }

@@ -37,7 +37,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{needs_space, ApplyEntry, ApplyResponse, ApplyResult, ALARM_NOSPACE};
+pub use apply::{
+    needs_space, ApplyEntry, ApplyResponse, ApplyResult, ALARM_CORRUPT, ALARM_NOSPACE,
+};
 pub use bulk_load::{create_store, StoreRows};
 pub use error::{KvError, KvErrorCode, StoreError};
 pub use etcd_rows::{EtcdTables, KeyBucketRows};

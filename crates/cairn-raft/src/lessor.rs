@@ -30,6 +30,9 @@ use crate::node::{classify_forward_error, retry_until, time_left, Attempt, RaftN
 
 /// How often the leader looks for expired leases (etcd: every 500 ms).
 const EXPIRY_CHECK: Duration = Duration::from_millis(100);
+/// How long a failed revocation waits before it is tried again (etcd's
+/// `expiredLeaseRetryInterval`).
+const REVOKE_RETRY: Duration = Duration::from_secs(3);
 
 /// What a member knows of one lease's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,11 +252,20 @@ impl RaftNode {
                             proposal_id: 0,
                             request: Some(Cmd::LeaseRevoke(LeaseRevokeRequest { id })),
                         };
-                        if let Err(e) = node.propose(revoke).await {
+                        // A revocation refused when applied (while the CORRUPT
+                        // alarm is raised) fails as a lost proposal does.
+                        let failure = match node.propose(revoke).await {
+                            Ok(applied) if applied.error_code == 0 => None,
+                            Ok(applied) => Some(applied.error_message),
+                            Err(e) => Some(e.to_string()),
+                        };
+                        if let Some(e) = failure {
                             tracing::warn!(
                                 lease = format!("{id:016x}"),
                                 "revoking expired lease failed: {e}"
                             );
+                            // Still expired; tried again after a pause, as etcd does.
+                            tokio::time::sleep(REVOKE_RETRY).await;
                             node.inner.lessor.clocks().revoking.remove(&id);
                         }
                     });

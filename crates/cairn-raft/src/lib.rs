@@ -17,6 +17,7 @@ pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod peer_hash;
 pub mod peer_lane;
 pub mod peer_service;
 mod read_index;

@@ -6,8 +6,9 @@
 use cairn_proto::cairnpb::peer_server::{Peer, PeerServer};
 use cairn_proto::cairnpb::{
     IdentifyRequest, IdentifyResponse, LeaseClockRequest, LeaseClockResponse,
-    MembershipChangeRequest, MembershipChangeResponse, PeerMember, ProposeRequest, ProposeResponse,
-    RaftMessage, RaftRpc, ReadIndexRequest, ReadIndexResponse,
+    MembershipChangeRequest, MembershipChangeResponse, PeerHashKvRequest, PeerHashKvResponse,
+    PeerMember, ProposeRequest, ProposeResponse, RaftMessage, RaftRpc, ReadIndexRequest,
+    ReadIndexResponse,
 };
 use std::sync::Arc;
 
@@ -239,6 +240,25 @@ impl Peer for PeerService {
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(ReadIndexResponse { read_index }))
+    }
+
+    async fn hash_kv(
+        &self,
+        request: Request<PeerHashKvRequest>,
+    ) -> Result<Response<PeerHashKvResponse>, Status> {
+        let msg = request.into_inner();
+        self.check_cluster(msg.cluster_id)?;
+        let store = self.node.store().clone();
+        let h = tokio::task::spawn_blocking(move || store.hash_kv(msg.revision))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| crate::errors::kv_error_status(&e))?;
+        Ok(Response::new(PeerHashKvResponse {
+            member_id: self.node.member_id(),
+            hash: h.hash,
+            revision: h.revision,
+            compact_revision: h.compact_revision,
+        }))
     }
 
     async fn identify(

@@ -89,6 +89,12 @@ pub struct ServerConfig {
     pub watch_progress_notify_interval: Duration,
     /// `--experimental-lease-checkpoint-interval` (etcd: 5m).
     pub lease_checkpoint_interval: Duration,
+    /// `--experimental-initial-corrupt-check`: compare hashes with the peers
+    /// before serving clients (corruption_check.rs).
+    pub initial_corrupt_check: bool,
+    /// `--experimental-corrupt-check-time` (None: 0, off): how often the leader
+    /// compares hashes with the followers.
+    pub corrupt_check_time: Option<Duration>,
     /// `--unsafe-stale-reads` (tests only): linearizable reads skip ReadIndex.
     pub unsafe_stale_reads: bool,
     pub log_level: String,
@@ -499,6 +505,11 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
             "experimental-lease-checkpoint-interval",
             get("experimental-lease-checkpoint-interval").unwrap_or("5m0s"),
         )?,
+        initial_corrupt_check: get("experimental-initial-corrupt-check") == Some("true"),
+        corrupt_check_time: optional_duration(
+            "experimental-corrupt-check-time",
+            get("experimental-corrupt-check-time").unwrap_or("0s"),
+        )?,
         log_level,
         logger,
         ignored_flags,
@@ -513,6 +524,15 @@ const MAX_FLAG_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 fn positive_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
     match parse_go_duration(raw) {
         Some(d) if !d.is_zero() && d <= MAX_FLAG_DURATION => Ok(d),
+        _ => Err(bad(name, raw, "invalid duration")),
+    }
+}
+
+/// A duration flag where zero means "off" (None); at most 100 years.
+fn optional_duration(name: &str, raw: &str) -> Result<Option<Duration>, ConfigError> {
+    match parse_go_duration(raw) {
+        Some(d) if d.is_zero() => Ok(None),
+        Some(d) if d <= MAX_FLAG_DURATION => Ok(Some(d)),
         _ => Err(bad(name, raw, "invalid duration")),
     }
 }
@@ -580,6 +600,32 @@ mod tests {
         assert!(run(&[flag], &[]).is_err());
         let ok = run(&["--experimental-lease-checkpoint-interval=1h"], &[]).unwrap();
         assert_eq!(ok.lease_checkpoint_interval, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn corruption_check_flags() {
+        let off = run(&[], &[]).unwrap();
+        assert!(!off.initial_corrupt_check);
+        assert_eq!(off.corrupt_check_time, None);
+        let on = run(
+            &[
+                "--experimental-initial-corrupt-check",
+                "--experimental-corrupt-check-time=2m30s",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert!(on.initial_corrupt_check);
+        assert_eq!(on.corrupt_check_time, Some(Duration::from_secs(150)));
+        assert!(!on.ignored_flags.iter().any(|f| f.contains("corrupt")));
+        let zero = run(&["--experimental-corrupt-check-time=0s"], &[]).unwrap();
+        assert_eq!(zero.corrupt_check_time, None);
+        assert!(run(&["--experimental-corrupt-check-time=soon"], &[]).is_err());
+        assert!(run(
+            &["--experimental-corrupt-check-time=5000000000000000h"],
+            &[]
+        )
+        .is_err());
     }
 
     #[test]

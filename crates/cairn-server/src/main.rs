@@ -7,6 +7,7 @@ mod auto_tls;
 mod cipher_suites;
 mod config;
 mod context;
+mod corruption_check;
 mod etcd_snapshot;
 mod flags;
 mod http;

@@ -137,6 +137,11 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         }
         None => {}
     }
+    // Like etcd, the initial corruption check is only for a member that had
+    // data before this start (not a new one, nor one rejoining from scratch).
+    let member_initialized = cairn_raft::datadir::DataDir::new(&cfg.data_dir)
+        .identity_path()
+        .exists();
     if let Some(url) = cfg.join.clone() {
         let dir = cairn_raft::datadir::DataDir::new(&cfg.data_dir);
         if dir.identity_path().exists() {
@@ -206,6 +211,14 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
             None
         };
         serve_peer_port(listener, node.clone(), tls);
+    }
+
+    if cfg.initial_corrupt_check && member_initialized {
+        if let Err(e) = crate::corruption_check::initial_check(&node, cfg.request_timeout()).await {
+            tracing::error!("checkInitialHashKV failed: {e:#}");
+            node.shutdown().await;
+            return Err(e);
+        }
     }
 
     let ctx = ServerContext {
@@ -362,6 +375,14 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     let compactor = cfg
         .auto_compaction
         .map(|policy| tokio::spawn(crate::auto_compaction::run(ctx.clone(), policy)));
+    // Runs on every member; only the leader's checks.
+    let corruption_checker = cfg.corrupt_check_time.map(|interval| {
+        tokio::spawn(crate::corruption_check::run_periodic(
+            ctx.clone(),
+            interval,
+            cfg.request_timeout(),
+        ))
+    });
 
     let end = tokio::select! {
         _ = shutdown_signal() => {
@@ -379,7 +400,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
             Ok(RunEnd::Restart)
         }
     };
-    if let Some(task) = compactor {
+    for task in compactor.into_iter().chain(corruption_checker) {
         task.abort();
     }
     end

@@ -1,6 +1,7 @@
 //! Store-level tests: behaviour observable through the public API, checked
 //! against etcd 3.5's (several expectations were recorded from a real etcd 3.5.1).
 
+mod alarm;
 mod compaction;
 mod durability;
 mod kv;
