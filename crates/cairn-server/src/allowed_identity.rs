@@ -17,9 +17,8 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::ParsedCertificate;
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// What etcd answers (and logs) when a certificate fails the check.
 const REFUSED: &str = "client certificate authentication failed";
@@ -68,60 +67,13 @@ impl AllowedIdentity {
         }
     }
 
-    fn check(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+    /// [`Self::admits`] as a handshake error with etcd's reason.
+    pub fn check(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         if self.admits(cert) {
             Ok(())
         } else {
             Err(rustls::Error::General(REFUSED.into()))
         }
-    }
-}
-
-/// Client certificates: the CA's check (and the CRL's, if any), then the identity.
-#[derive(Debug)]
-pub struct IdentityCheckedClients {
-    pub inner: Arc<dyn ClientCertVerifier>,
-    pub allowed: AllowedIdentity,
-}
-
-impl ClientCertVerifier for IdentityCheckedClients {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        self.allowed.check(end_entity)?;
-        Ok(verified)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

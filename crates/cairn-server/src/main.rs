@@ -5,6 +5,7 @@ mod allowed_identity;
 mod auto_compaction;
 mod auto_tls;
 mod cipher_suites;
+mod client_cert_check;
 mod config;
 mod context;
 mod corruption_check;
@@ -21,6 +22,7 @@ mod start_gate;
 mod threads;
 mod tls;
 mod tls_incoming;
+mod watched_files;
 mod x509_fields;
 
 use std::process::ExitCode;

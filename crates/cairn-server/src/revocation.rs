@@ -12,69 +12,56 @@
 //! at start-up it stops the member instead.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+use rustls::RootCertStore;
 
-use crate::tls::FileStamps;
+use crate::watched_files::Watched;
 
-/// The CA check plus the revocation list in `crl_file`.
+/// The CA check with the revocation list in `crl_file`, read again when the
+/// file changes.
 #[derive(Debug)]
-pub struct RevocationChecked {
+pub struct RevocationList {
     roots: Arc<RootCertStore>,
     provider: Arc<CryptoProvider>,
     crl_file: PathBuf,
-    /// The CA check alone: the hints and signature checks, which the list
-    /// does not change.
-    base: Arc<dyn ClientCertVerifier>,
-    /// The check with the list as last read, and the file's stamps then.
-    current: Mutex<(FileStamps, Loaded)>,
+    checked: Watched<Loaded>,
 }
 
 /// The check with a list, or why the list could not be used.
 type Loaded = Result<Arc<dyn ClientCertVerifier>, String>;
 
-impl RevocationChecked {
-    /// The verifier for client certificates signed by `roots` and not
-    /// revoked by the list in `crl_file`; fails if the list cannot be used.
+impl RevocationList {
+    /// The check of client certificates signed by `roots` and not revoked by
+    /// the list in `crl_file`; fails if the list cannot be used.
     pub fn load(
         roots: Arc<RootCertStore>,
         provider: Arc<CryptoProvider>,
         crl_file: &Path,
-    ) -> Result<Arc<dyn ClientCertVerifier>> {
-        let base = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .context("client certificate check")?;
-        let stamps = FileStamps::of(&[crl_file]);
-        let checked = with_crl(&roots, &provider, crl_file)?;
-        Ok(Arc::new(RevocationChecked {
+    ) -> Result<RevocationList> {
+        let checked = Watched::load(&[crl_file], || {
+            with_crl(&roots, &provider, crl_file).map(Ok)
+        })?;
+        Ok(RevocationList {
             roots,
             provider,
             crl_file: crl_file.to_path_buf(),
-            base,
-            current: Mutex::new((stamps, Ok(checked))),
-        }))
+            checked,
+        })
     }
 
-    /// The check to apply now, reading the list again if its file changed.
-    fn current(&self) -> Loaded {
-        let stamps = FileStamps::of(&[&self.crl_file]);
-        let mut current = match self.current.lock() {
-            Ok(current) => current,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if current.0 != stamps {
-            current.0 = stamps;
-            current.1 =
-                with_crl(&self.roots, &self.provider, &self.crl_file).map_err(|e| format!("{e:#}"));
-            match &current.1 {
+    /// The check to apply now, with the list read again if its file changed.
+    pub fn current(&self) -> Loaded {
+        self.checked.get(|loaded| {
+            *loaded = with_crl(&self.roots, &self.provider, &self.crl_file)
+                .map_err(|e| format!("{e:#}"));
+            match loaded {
                 Ok(_) => tracing::info!(
                     crl = %self.crl_file.display(),
                     "certificate revocation list changed; checking client certificates against the new one"
@@ -83,8 +70,7 @@ impl RevocationChecked {
                     "certificate revocation list changed but cannot be used; refusing client certificates until it is mended: {e}"
                 ),
             }
-        }
-        current.1.clone()
+        })
     }
 }
 
@@ -119,44 +105,4 @@ fn with_crl(
         .allow_unknown_revocation_status()
         .build()
         .map_err(|e| anyhow!("certificate revocation list {}: {e}", crl_file.display()))
-}
-
-impl ClientCertVerifier for RevocationChecked {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.base.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.current() {
-            Ok(check) => check.verify_client_cert(end_entity, intermediates, now),
-            Err(e) => Err(rustls::Error::General(e)),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.base.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.base.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.base.supported_verify_schemes()
-    }
 }

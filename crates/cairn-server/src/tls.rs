@@ -12,7 +12,7 @@
 //! certificate `--join` presents (once, at start-up).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rustls::pki_types::pem::PemObject;
@@ -20,7 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-use crate::allowed_identity::{AllowedIdentity, IdentityCheckedClients, IdentityCheckedServers};
+use crate::allowed_identity::{AllowedIdentity, IdentityCheckedServers};
+use crate::watched_files::Watched;
 
 /// The TLS files of one port (client or peer), as given by the flags.
 #[derive(Clone, Debug, Default)]
@@ -119,26 +120,14 @@ impl TlsFiles {
             .with_safe_default_protocol_versions()
             .context("TLS versions")?;
         let builder = match (self.client_cert_auth, self.roots()?) {
-            (true, Some(roots)) => {
-                let roots = Arc::new(roots);
-                let verifier = match &self.crl_file {
-                    Some(crl) => crate::revocation::RevocationChecked::load(roots, provider, crl)?,
-                    None => {
-                        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
-                            .build()
-                            .context("client certificate check")?
-                    }
-                };
-                let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> =
-                    match &self.allowed {
-                        Some(allowed) => Arc::new(IdentityCheckedClients {
-                            inner: verifier,
-                            allowed: allowed.clone(),
-                        }),
-                        None => verifier,
-                    };
-                builder.with_client_cert_verifier(verifier)
-            }
+            (true, Some(roots)) => builder.with_client_cert_verifier(Arc::new(
+                crate::client_cert_check::ClientCertCheck::new(
+                    Arc::new(roots),
+                    provider,
+                    self.crl_file.as_deref(),
+                    self.allowed.clone(),
+                )?,
+            )),
             _ => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(self.reloading_certificate()?);
@@ -210,64 +199,36 @@ impl TlsFiles {
 struct ReloadingCertificate {
     cert_file: PathBuf,
     key_file: PathBuf,
-    current: Mutex<(FileStamps, Arc<CertifiedKey>)>,
-}
-
-/// What tells that a file changed: its modification time, size and inode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct FileStamps(Vec<Option<(std::time::SystemTime, u64, u64)>>);
-
-impl FileStamps {
-    pub(crate) fn of(paths: &[&Path]) -> FileStamps {
-        use std::os::unix::fs::MetadataExt;
-        FileStamps(
-            paths
-                .iter()
-                .map(|p| {
-                    let m = std::fs::metadata(p).ok()?;
-                    Some((m.modified().ok()?, m.len(), m.ino()))
-                })
-                .collect(),
-        )
-    }
+    key: Watched<Arc<CertifiedKey>>,
 }
 
 impl ReloadingCertificate {
     fn load(cert_file: &Path, key_file: &Path) -> Result<ReloadingCertificate> {
-        let stamps = FileStamps::of(&[cert_file, key_file]);
-        let key = certified_key(cert_file, key_file)?;
+        let key = Watched::load(&[cert_file, key_file], || {
+            certified_key(cert_file, key_file).map(Arc::new)
+        })?;
         Ok(ReloadingCertificate {
             cert_file: cert_file.to_path_buf(),
             key_file: key_file.to_path_buf(),
-            current: Mutex::new((stamps, Arc::new(key))),
+            key,
         })
     }
 
     /// The pair to present now.
     fn get(&self) -> Arc<CertifiedKey> {
-        let stamps = FileStamps::of(&[&self.cert_file, &self.key_file]);
-        let mut current = match self.current.lock() {
-            Ok(current) => current,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if current.0 != stamps {
-            // Tried once per change: a failed pair is not read again until the
-            // files change again.
-            current.0 = stamps;
-            match certified_key(&self.cert_file, &self.key_file) {
-                Ok(key) => {
+        self.key
+            .get(|key| match certified_key(&self.cert_file, &self.key_file) {
+                Ok(new) => {
                     tracing::info!(
                         cert = %self.cert_file.display(),
                         "certificate files changed; serving the new certificate"
                     );
-                    current.1 = Arc::new(key);
+                    *key = Arc::new(new);
                 }
                 Err(e) => tracing::warn!(
                     "certificate files changed but cannot be used, keeping the previous certificate: {e:#}"
                 ),
-            }
-        }
-        current.1.clone()
+            })
     }
 }
 
