@@ -299,6 +299,13 @@ pub enum Command {
     Settings(SettingsArgs),
 
     #[command(
+        name = "make-mirror",
+        about = "Makes a mirror at the destination etcd cluster",
+        override_usage = "make-mirror [options] <destination>"
+    )]
+    MakeMirror(MakeMirrorArgs),
+
+    #[command(
         about = "Manages etcd node snapshots",
         override_usage = "snapshot <subcommand>"
     )]
@@ -325,8 +332,6 @@ pub enum Command {
     Auth(NotImplemented),
     #[command(hide = true)]
     Check(NotImplemented),
-    #[command(hide = true, name = "make-mirror")]
-    MakeMirror(NotImplemented),
     #[command(hide = true)]
     Role(NotImplemented),
     #[command(hide = true)]
@@ -871,6 +876,86 @@ pub struct LeaseKeepAliveArgs {
     pub once: bool,
 
     #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+/// `make-mirror`'s flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MakeMirrorArgs {
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Key-value prefix to mirror"
+    )]
+    pub prefix: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "destination prefix to mirror a prefix to a different prefix in the destination cluster"
+    )]
+    pub dest_prefix: String,
+
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "mirror key-values to the root of the destination cluster")]
+    pub no_dest_prefix: bool,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Identify secure client using this TLS certificate file for the destination cluster"
+    )]
+    pub dest_cert: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Identify secure client using this TLS key file"
+    )]
+    pub dest_key: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Verify certificates of TLS enabled secure servers using this CA bundle"
+    )]
+    pub dest_cacert: String,
+
+    #[arg(long, value_name = "bool", default_value = "true", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "Disable transport security for client connections")]
+    pub dest_insecure_transport: bool,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Destination username[:password] for authentication (prompt if password is not supplied)"
+    )]
+    pub dest_user: String,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Destination password for authentication (if this option is used, --user option shouldn't include password)"
+    )]
+    pub dest_password: String,
+
+    #[arg(value_name = "destination", value_parser = clap::value_parser!(OsString))]
     pub args: Vec<OsString>,
 }
 

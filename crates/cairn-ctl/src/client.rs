@@ -375,6 +375,15 @@ impl Client {
         .await
     }
 
+    /// A put without a deadline (the Go client's background context).
+    pub async fn put_unbounded(&mut self, req: PutRequest) -> Result<PutResponse, RpcError> {
+        self.call(None, Retry::NonRepeatable, |ch, t| {
+            let req = request(req.clone(), t);
+            async move { kv(ch).put(req).await }
+        })
+        .await
+    }
+
     /// A delete without a deadline (the Go client's background context).
     pub async fn delete_unbounded(
         &mut self,

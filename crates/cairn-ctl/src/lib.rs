@@ -169,6 +169,7 @@ fn dispatch(
             None => show_usage(ctx, path),
         },
         Some(Command::Watch(a)) => commands::watch::run(ctx, &a),
+        Some(Command::MakeMirror(a)) => commands::make_mirror::run(ctx, &a),
         Some(Command::Lock(a)) => commands::lock::run(ctx, &a),
         Some(Command::Elect(a)) => commands::elect::run(ctx, &a),
         Some(Command::Recover(a)) => commands::recover::recover(ctx, &a),
@@ -187,16 +188,12 @@ fn dispatch(
             Some(EndpointCommand::Hashkv(a)) => commands::endpoint::hashkv(ctx, &a),
             None => show_usage(ctx, path),
         },
-        Some(
-            Command::Auth(_)
-            | Command::Check(_)
-            | Command::MakeMirror(_)
-            | Command::Role(_)
-            | Command::User(_),
-        ) => Err(CtlError::error(format!(
-            "etcdctl's `{}` command is not implemented by cairnctl yet",
-            path.first().map_or("", String::as_str)
-        ))),
+        Some(Command::Auth(_) | Command::Check(_) | Command::Role(_) | Command::User(_)) => {
+            Err(CtlError::error(format!(
+                "etcdctl's `{}` command is not implemented by cairnctl yet",
+                path.first().map_or("", String::as_str)
+            )))
+        }
         Some(Command::Help(h)) => {
             let topic: Vec<String> = h
                 .args

@@ -13,6 +13,7 @@ pub mod keepalive;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod make_mirror;
 pub mod member;
 pub mod put;
 pub mod recover;

@@ -1,6 +1,6 @@
 //! The client side of the Watch service as etcd's Go client presents it:
-//! one gRPC stream (opened with `hasleader`, like `WithRequireLeader`)
-//! carrying any number of watchers, creation answers hidden, progress
+//! one gRPC stream (opened with `hasleader`, like `WithRequireLeader`, unless
+//! asked not to) carrying any number of watchers, creation answers hidden, progress
 //! notifications broadcast, a compaction or a lost leader delivered as a
 //! final canceled response, and a broken stream reopened with every watcher
 //! resumed after the last revision it saw.
@@ -50,6 +50,8 @@ pub struct Watches {
     pending: VecDeque<usize>,
     /// Updates decided but not handed out yet.
     queue: VecDeque<Update>,
+    /// Opened with `hasleader` (etcdctl's `watch`; not `make-mirror`).
+    require_leader: bool,
 }
 
 fn create_request(create: &WatchCreateRequest) -> WatchRequest {
@@ -67,7 +69,15 @@ impl Watches {
             watchers: Vec::new(),
             pending: VecDeque::new(),
             queue: VecDeque::new(),
+            require_leader: true,
         }
+    }
+
+    /// Without `hasleader`: the stream stays open while the member has no
+    /// leader (clientv3's `Watch` without `WithRequireLeader`).
+    pub fn without_leader_requirement(mut self) -> Self {
+        self.require_leader = false;
+        self
     }
 
     /// Whether any watcher is still running.
@@ -91,10 +101,12 @@ impl Watches {
                 let _ = tx.unbounded_send(req.clone());
             }
             let mut request = tonic::Request::new(rx);
-            request.metadata_mut().insert(
-                "hasleader",
-                tonic::metadata::MetadataValue::from_static("true"),
-            );
+            if self.require_leader {
+                request.metadata_mut().insert(
+                    "hasleader",
+                    tonic::metadata::MetadataValue::from_static("true"),
+                );
+            }
             match watch(channel).watch(request).await {
                 Ok(resp) => {
                     self.tx = Some(tx);
