@@ -213,7 +213,7 @@ pub enum Command {
         about = "Defragments the storage of the etcd members with given endpoints",
         override_usage = "defrag"
     )]
-    Defrag(PlainArgs),
+    Defrag(DefragArgs),
 
     #[command(
         about = "Removes the specified key or range of keys [key, range_end)",
@@ -1006,6 +1006,27 @@ pub struct ElectArgs {
           require_equals = true, default_missing_value = "true", action = ArgAction::Set,
           value_parser = go_bool, help = "observation mode")]
     pub listen: bool,
+
+    #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
+}
+
+/// `defrag`'s flags.
+#[derive(Args, Debug)]
+pub struct DefragArgs {
+    #[arg(long, value_name = "bool", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = go_bool, help = "use all endpoints from the cluster member list")]
+    pub cluster: bool,
+
+    #[arg(
+        long,
+        value_name = "string",
+        default_value = "",
+        allow_hyphen_values = true,
+        help = "Optional. If present, defragments a data directory not in use by etcd."
+    )]
+    pub data_dir: String,
 
     #[arg(value_name = "args", value_parser = clap::value_parser!(OsString))]
     pub args: Vec<OsString>,

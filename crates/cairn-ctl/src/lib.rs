@@ -91,8 +91,13 @@ pub fn run(
         .map(|name| name.to_string())
         .collect();
     let mut cluster = None;
-    if let Some(Command::Endpoint(ep)) = &cli.command {
-        cluster = Some(ep.cluster);
+    let cluster_flag = match &cli.command {
+        Some(Command::Endpoint(ep)) => Some(ep.cluster),
+        Some(Command::Defrag(d)) => Some(d.cluster),
+        _ => None,
+    };
+    if let Some(value) = cluster_flag {
+        cluster = Some(value);
         if given(leaf_matches, "cluster") {
             explicit.insert("cluster".into());
         }
@@ -174,7 +179,7 @@ fn dispatch(
         Some(Command::Elect(a)) => commands::elect::run(ctx, &a),
         Some(Command::Recover(a)) => commands::recover::recover(ctx, &a),
         Some(Command::Settings(a)) => commands::settings::run(ctx, &a),
-        Some(Command::Defrag(_)) => commands::maintenance::defrag(ctx),
+        Some(Command::Defrag(a)) => commands::maintenance::defrag(ctx, &a.data_dir),
         Some(Command::MoveLeader(a)) => commands::maintenance::move_leader(ctx, &a.args),
         Some(Command::Snapshot(sn)) => match sn.command {
             Some(SnapshotCommand::Save(a)) => commands::snapshot::save(ctx, &a.args),

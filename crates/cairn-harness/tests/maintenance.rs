@@ -112,7 +112,7 @@ async fn nospace_alarm_from_quota_and_its_recovery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_leader_defrag_and_hash_in_three_members() {
-    let cluster = Cluster::start(ClusterSpec::new(server_binary(), 3))
+    let mut cluster = Cluster::start(ClusterSpec::new(server_binary(), 3))
         .await
         .expect("three members");
     let all = cluster.endpoints().join(",");
@@ -163,6 +163,12 @@ async fn move_leader_defrag_and_hash_in_three_members() {
 
     let defrag = ok(ctl(etcdctl_bin(), &all, &["defrag"]));
     assert_eq!(defrag.lines().count(), 3, "{defrag}");
+    // `--cluster`: every member, found through one endpoint, as etcdctl finds them.
+    let one = cluster.endpoint(0);
+    let by_etcdctl = ok(ctl(etcdctl_bin(), &one, &["defrag", "--cluster"]));
+    let by_cairnctl = ok(ctl(cairnctl_bin(), &one, &["defrag", "--cluster"]));
+    assert_eq!(by_cairnctl, by_etcdctl);
+    assert_eq!(by_cairnctl.lines().count(), 3, "{by_cairnctl}");
 
     // Members holding the same data answer the same Hash (Cairn hashes its rows;
     // etcd hashes its whole file, which members need not share).
@@ -182,5 +188,30 @@ async fn move_leader_defrag_and_hash_in_three_members() {
             hashes.push(h.hash);
         }
         assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:x?}");
+
+        // `defrag --data-dir`: a stopped member's database, offline. A running
+        // member's is refused (its database is open).
+        let dir = cluster.data_dir(2).display().to_string();
+        let running = ctl(cairnctl_bin(), &one, &["defrag", "--data-dir", &dir]);
+        assert_eq!(running.status.code(), Some(1), "{running:?}");
+        cluster.stop(2).await.expect("stop member 2");
+        let offline = ctl(cairnctl_bin(), &one, &["defrag", "--data-dir", &dir]);
+        assert!(
+            String::from_utf8_lossy(&offline.stderr).starts_with("Use `etcdutl defrag` instead."),
+            "{offline:?}"
+        );
+        assert!(ok(offline).starts_with("Finished defragmenting etcd member["));
+        cluster
+            .restart(2)
+            .await
+            .expect("member 2 starts on its defragmented data");
+        let read = cluster
+            .client(2)
+            .await
+            .expect("client")
+            .get("k19")
+            .await
+            .expect("read through member 2");
+        assert_eq!(read.kvs.len(), 1);
     }
 }

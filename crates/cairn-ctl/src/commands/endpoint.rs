@@ -13,8 +13,9 @@ use crate::golang::GoDuration;
 use crate::printer::{EpHashKv, EpHealth, EpStatus};
 use crate::zaplog::LogStyle;
 
-/// The endpoints to check (`endpointsFromCluster`).
-fn target_endpoints(ctx: &mut Ctx<'_>) -> Result<Vec<String>, CtlError> {
+/// The endpoints to act on (`endpointsFromCluster`): `--endpoints`, or with
+/// `--cluster` every member's client URLs.
+pub(crate) fn target_endpoints(ctx: &mut Ctx<'_>) -> Result<Vec<String>, CtlError> {
     if !ctx.globals.cluster.unwrap_or(false) {
         return Ok(ctx.globals.args.endpoints.clone());
     }

@@ -1,7 +1,10 @@
 //! `defrag`, `alarm list|disarm` and `move-leader`, with etcdctl 3.5.1's output:
-//! `defrag` runs on every `--endpoints` member, `alarm disarm` clears every
+//! `defrag` runs on every `--endpoints` member (every member with `--cluster`;
+//! a stopped member's data dir with `--data-dir`), `alarm disarm` clears every
 //! raised alarm (clientv3's AlarmDisarm with an empty member), and `move-leader`
 //! finds the leader among `--endpoints` and asks it to hand over.
+
+use std::path::Path;
 
 use cairn_proto::etcdserverpb::{AlarmMember, AlarmResponse, AlarmType};
 
@@ -14,12 +17,19 @@ fn io(e: std::io::Error) -> CtlError {
     CtlError::error(e.to_string())
 }
 
-pub fn defrag(ctx: &mut Ctx<'_>) -> Result<(), CtlError> {
+pub fn defrag(ctx: &mut Ctx<'_>, data_dir: &str) -> Result<(), CtlError> {
+    if !data_dir.is_empty() {
+        let _ = write!(
+            ctx.err,
+            "Use `etcdutl defrag` instead. The --data-dir is going to be decomissioned in v3.6.\n\n"
+        );
+        defrag_offline(Path::new(data_dir)).map_err(CtlError::error)?;
+    }
     let (settings, _printer) = ctx.globals.client_config(ctx.err)?;
     let timeout = ctx.globals.args.command_timeout;
-    let parent = Client::new(settings.clone());
+    let parent = Client::new(settings);
     let mut failed = false;
-    for ep in settings.endpoints.clone() {
+    for ep in super::endpoint::target_endpoints(ctx)? {
         let mut client = parent.for_endpoint(&ep);
         match ctx.block_on(client.defragment(timeout))? {
             Ok(()) => writeln!(ctx.out, "Finished defragmenting etcd member[{ep}]").map_err(io)?,
@@ -38,6 +48,18 @@ pub fn defrag(ctx: &mut Ctx<'_>) -> Result<(), CtlError> {
         return Err(CtlError::Silent(crate::error::exit::ERROR));
     }
     Ok(())
+}
+
+/// `defrag --data-dir`: the state database of a member that is not running,
+/// rewritten in place (redb refuses a database another process has open).
+/// Then, as etcdctl does, the online defragmentation of `--endpoints` follows.
+fn defrag_offline(data_dir: &Path) -> Result<(), String> {
+    let db = cairn_raft::datadir::DataDir::new(data_dir).db_path();
+    if !db.is_file() {
+        return Err(format!("open {}: no such file or directory", db.display()));
+    }
+    let store = cairn_mvcc::Store::open(&db).map_err(|e| e.to_string())?;
+    store.defragment().map_err(|e| e.to_string())
 }
 
 /// gogoproto's text form of an AlarmMember (what etcdctl's `%+v` prints).
