@@ -128,6 +128,16 @@ struct Mirror {
 }
 
 impl Mirror {
+    /// The keys mirrored: those under the prefix, or every key (clientv3's
+    /// `WithPrefix` and `WithFromKey` of an empty key).
+    fn mirrored_range(&self) -> (Vec<u8>, Vec<u8>) {
+        if self.from.is_empty() {
+            (vec![0], vec![0])
+        } else {
+            (self.from.clone(), prefix_end(&self.from))
+        }
+    }
+
     fn count(&self) {
         self.copied.fetch_add(1, Ordering::Relaxed);
     }
@@ -147,11 +157,7 @@ impl Mirror {
             .header
             .map(|h| h.revision)
             .unwrap_or_default();
-        let (mut key, range_end) = if self.from.is_empty() {
-            (vec![0], vec![0])
-        } else {
-            (self.from.clone(), prefix_end(&self.from))
-        };
+        let (mut key, range_end) = self.mirrored_range();
         loop {
             let page = self
                 .source
@@ -182,11 +188,7 @@ impl Mirror {
 
     /// Copies every change from `start` on, a txn per source revision.
     async fn follow(&mut self, start: i64) -> Result<(), RpcError> {
-        let (key, range_end) = if self.from.is_empty() {
-            (vec![0], vec![0])
-        } else {
-            (self.from.clone(), prefix_end(&self.from))
-        };
+        let (key, range_end) = self.mirrored_range();
         let mut watches =
             Watches::new(Client::new(self.source.settings().clone())).without_leader_requirement();
         watches
