@@ -357,6 +357,15 @@ impl RaftNode {
     pub fn raft(&self) -> &Raft {
         &self.inner.raft
     }
+    /// etcd's HashKV of this member's store at `revision` (0: current),
+    /// computed off the async worker threads (it reads every key).
+    pub async fn hash_kv(&self, revision: i64) -> Result<cairn_mvcc::HashKv, cairn_mvcc::KvError> {
+        let store = self.store().clone();
+        tokio::task::spawn_blocking(move || store.hash_kv(revision))
+            .await
+            .unwrap_or_else(|e| Err(cairn_mvcc::KvError::Internal(e.to_string())))
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

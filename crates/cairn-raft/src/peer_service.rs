@@ -248,10 +248,10 @@ impl Peer for PeerService {
     ) -> Result<Response<PeerHashKvResponse>, Status> {
         let msg = request.into_inner();
         self.check_cluster(msg.cluster_id)?;
-        let store = self.node.store().clone();
-        let h = tokio::task::spawn_blocking(move || store.hash_kv(msg.revision))
+        let h = self
+            .node
+            .hash_kv(msg.revision)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| crate::errors::kv_error_status(&e))?;
         Ok(Response::new(PeerHashKvResponse {
             member_id: self.node.member_id(),

@@ -522,10 +522,7 @@ const MAX_FLAG_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A duration flag that must be above zero (and at most 100 years).
 fn positive_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
-    match parse_go_duration(raw) {
-        Some(d) if !d.is_zero() && d <= MAX_FLAG_DURATION => Ok(d),
-        _ => Err(bad(name, raw, "invalid duration")),
-    }
+    optional_duration(name, raw)?.ok_or_else(|| bad(name, raw, "invalid duration"))
 }
 
 /// A duration flag where zero means "off" (None); at most 100 years.

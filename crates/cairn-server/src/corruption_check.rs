@@ -25,12 +25,6 @@ use cairn_raft::RaftNode;
 
 use crate::context::{internal_request, ServerContext};
 
-/// This member's hash at its current revision.
-async fn local_hash(node: &RaftNode) -> Result<HashKv> {
-    let store = node.store().clone();
-    Ok(tokio::task::spawn_blocking(move || store.hash_kv(0)).await??)
-}
-
 /// The start-up check; an error stops the member.
 pub async fn initial_check(node: &RaftNode, timeout: Duration) -> Result<()> {
     let me = node.member_id();
@@ -39,7 +33,7 @@ pub async fn initial_check(node: &RaftNode, timeout: Duration) -> Result<()> {
         ?timeout,
         "starting initial corruption check"
     );
-    let local = match local_hash(node).await {
+    let local = match node.hash_kv(0).await {
         Ok(h) => h,
         Err(e) => bail!("{me:x} failed to fetch hash ({e})"),
     };
@@ -127,10 +121,10 @@ pub async fn run_periodic(ctx: ServerContext, interval: Duration, timeout: Durat
 
 /// One leader check (etcd's `checkHashKV`); raises CORRUPT on a mismatch.
 async fn check_once(ctx: &ServerContext, timeout: Duration) -> Result<()> {
-    let first = local_hash(&ctx.node).await?;
+    let first = ctx.node.hash_kv(0).await?;
     let peers = ctx.node.peer_hashes(first.revision, timeout).await;
     ctx.node.read_barrier().await?;
-    let second = local_hash(&ctx.node).await?;
+    let second = ctx.node.hash_kv(0).await?;
     let answered: Vec<(u64, PeerHashKv)> = peers
         .iter()
         .filter_map(|p| p.answer.as_ref().ok().map(|a| (p.member_id, *a)))

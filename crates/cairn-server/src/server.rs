@@ -143,8 +143,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         .identity_path()
         .exists();
     if let Some(url) = cfg.join.clone() {
-        let dir = cairn_raft::datadir::DataDir::new(&cfg.data_dir);
-        if dir.identity_path().exists() {
+        if member_initialized {
             tracing::info!("--join {url}: this member already has data; restarting it");
         } else {
             crate::join::join(&mut cfg, &url).await?;

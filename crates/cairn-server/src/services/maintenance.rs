@@ -153,10 +153,11 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         let rev = request.into_inner().revision;
-        let store = self.ctx.node.store().clone();
-        let h = tokio::task::spawn_blocking(move || store.hash_kv(rev))
+        let h = self
+            .ctx
+            .node
+            .hash_kv(rev)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| kv_error_status(&e))?;
         Ok(Response::new(HashKvResponse {
             header: Some(self.ctx.header(h.revision)),
