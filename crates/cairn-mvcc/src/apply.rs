@@ -15,6 +15,7 @@ use prost::Message;
 use crate::backend::{self, Tables};
 use crate::error::{Error, KvError, StoreError};
 use crate::lease::{self, MAX_LEASE_TTL};
+use crate::metrics::{self, OpCounts};
 use crate::revision::{self, Revision};
 use crate::state::State;
 use crate::txn;
@@ -63,12 +64,27 @@ pub(crate) fn apply(
             let mut w = WriteTxn::new(state, &mut t.kv);
             let resp = w.put_request(p, false);
             w.end();
+            if resp.is_ok() {
+                OpCounts {
+                    puts: 1,
+                    put_bytes: (p.key.len() + p.value.len()) as u64,
+                    ..OpCounts::default()
+                }
+                .record();
+            }
             resp.map(ApplyResponse::Put)
         }
         Some(Cmd::DeleteRange(d)) => {
             let mut w = WriteTxn::new(state, &mut t.kv);
             let resp = w.delete_request(d);
             w.end();
+            if resp.is_ok() {
+                OpCounts {
+                    deletes: 1,
+                    ..OpCounts::default()
+                }
+                .record();
+            }
             resp.map(ApplyResponse::DeleteRange)
         }
         Some(Cmd::Txn(rt)) => {
@@ -221,6 +237,7 @@ fn lease_grant(
     t.leases
         .insert(g.id, lease::encode_record(g.ttl, 0).as_slice())
         .map_err(StoreError::db("write leases table"))?;
+    metrics::LEASES_GRANTED.inc();
     Ok(LeaseGrantResponse {
         header: Some(header(state.current_rev)),
         id: g.id,
@@ -246,6 +263,7 @@ fn lease_revoke(
     t.leases
         .remove(r.id)
         .map_err(StoreError::db("write leases table"))?;
+    metrics::LEASES_REVOKED.inc();
     Ok(LeaseRevokeResponse {
         header: Some(header(state.current_rev)),
     })

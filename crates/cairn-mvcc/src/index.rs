@@ -35,6 +35,8 @@ pub(crate) struct TreeIndex {
     /// Boxed slices rather than `Vec`s: 8 bytes less per key in the map's
     /// nodes, and each key's bytes are allocated at exactly their length.
     keys: BTreeMap<Box<[u8]>, KeyIndex>,
+    /// How many keys are live (their newest generation has a put).
+    live: u64,
 }
 
 impl TreeIndex {
@@ -107,18 +109,33 @@ impl TreeIndex {
     /// Records a put of `key` at `rev`.
     pub(crate) fn put(&mut self, key: &[u8], rev: Revision) {
         match self.keys.get_mut(key) {
-            Some(ki) => ki.put(rev),
+            Some(ki) => {
+                if !ki.is_live() {
+                    self.live += 1;
+                }
+                ki.put(rev);
+            }
             None => {
                 let mut ki = KeyIndex::default();
                 ki.put(rev);
                 self.keys.insert(Box::from(key), ki);
+                self.live += 1;
             }
         }
     }
 
     /// Records a deletion of `key` at `rev`; false if the key was not live.
     pub(crate) fn tombstone(&mut self, key: &[u8], rev: Revision) -> bool {
-        self.keys.get_mut(key).is_some_and(|ki| ki.tombstone(rev))
+        let deleted = self.keys.get_mut(key).is_some_and(|ki| ki.tombstone(rev));
+        if deleted {
+            self.live -= 1;
+        }
+        deleted
+    }
+
+    /// How many keys are live at the newest revision.
+    pub(crate) fn live_key_count(&self) -> u64 {
+        self.live
     }
 
     /// Replays one `kv` table entry while rebuilding the index at open, the way
@@ -132,16 +149,17 @@ impl TreeIndex {
         create_revision: i64,
         version: i64,
     ) {
-        match self.keys.get_mut(key) {
-            Some(ki) if tombstone => {
-                ki.tombstone(rev);
+        match self.keys.get(key) {
+            Some(_) if tombstone => {
+                self.tombstone(key, rev);
             }
-            Some(ki) => ki.put(rev),
+            Some(_) => self.put(key, rev),
             None if tombstone => {}
             None => {
                 let created = Revision::new(create_revision, 0);
                 self.keys
                     .insert(Box::from(key), KeyIndex::restored(created, rev, version));
+                self.live += 1;
             }
         }
     }
@@ -212,6 +230,28 @@ mod tests {
         assert_eq!(ti.count(KeySpan::Range(b"c", b"a"), 6), 0);
         assert_eq!(ti.revisions(KeySpan::Single(b"b"), 6, 0).1, 0);
         assert_eq!(ti.live_keys(all, 6), vec![b"a".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn live_key_count_follows_puts_deletes_restores_and_compaction() {
+        let mut ti = sample();
+        assert_eq!(ti.live_key_count(), 2, "a and c");
+        assert!(!ti.tombstone(b"b", r(7)), "b is already deleted");
+        ti.put(b"b", r(8));
+        ti.put(b"b", r(9));
+        assert_eq!(ti.live_key_count(), 3);
+        ti.compact(9);
+        assert_eq!(ti.live_key_count(), 3);
+        assert!(ti.tombstone(b"a", r(10)));
+        assert_eq!(ti.live_key_count(), 2);
+
+        let mut restored = TreeIndex::default();
+        restored.restore(b"x", r(2), false, 2, 1);
+        restored.restore(b"y", r(3), true, 0, 0);
+        restored.restore(b"x", r(4), true, 0, 0);
+        restored.restore(b"x", r(5), false, 5, 1);
+        restored.restore(b"z", r(6), false, 6, 1);
+        assert_eq!(restored.live_key_count(), 2, "x and z");
     }
 
     #[test]

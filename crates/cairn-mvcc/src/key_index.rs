@@ -101,11 +101,15 @@ impl KeyIndex {
         g.ver += 1;
     }
 
+    /// Whether the key exists at its newest revision.
+    pub(crate) fn is_live(&self) -> bool {
+        self.generations.last().is_some_and(|g| !g.is_empty())
+    }
+
     /// Records a deletion at `rev`; false if the key is not live (nothing to delete).
     pub(crate) fn tombstone(&mut self, rev: Revision) -> bool {
-        match self.generations.last() {
-            Some(g) if !g.is_empty() => {}
-            _ => return false,
+        if !self.is_live() {
+            return false;
         }
         self.put(rev);
         self.generations.push(Generation::default());

@@ -21,6 +21,7 @@ mod import;
 mod index;
 mod key_index;
 mod lease;
+pub mod metrics;
 mod one_or_many;
 mod range;
 mod revision;

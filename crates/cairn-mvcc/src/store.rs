@@ -26,6 +26,7 @@ use crate::backend::{self, Tables};
 use crate::error::{Error, KvError, StoreError};
 use crate::hash;
 use crate::lease::LeaseInfo;
+use crate::metrics;
 use crate::range;
 use crate::state::{self, State};
 use crate::transfer::{self, StoreSnapshot};
@@ -312,7 +313,7 @@ impl Store {
             state.raft_state = Some(raft_state.to_vec());
             backend::write_meta(&mut tables.meta, &state.meta())?;
         }
-        txn.commit().map_err(StoreError::db("commit apply"))?;
+        metrics::timed_commit(|| txn.commit()).map_err(StoreError::db("commit apply"))?;
         self.note_file_size();
         Ok(results)
     }
@@ -328,7 +329,7 @@ impl Store {
         if self.size_measure_due() {
             self.record_size(&txn);
         }
-        txn.commit().map_err(StoreError::db("commit sync"))?;
+        metrics::timed_commit(|| txn.commit()).map_err(StoreError::db("commit sync"))?;
         self.note_file_size();
         Ok(())
     }
@@ -366,6 +367,7 @@ impl Store {
         db: &Database,
         req: &RangeRequest,
     ) -> Result<RangeResponse, KvError> {
+        metrics::RANGES.inc();
         let plan = view::plan(
             &state.index,
             state.current_rev,
@@ -401,6 +403,12 @@ impl Store {
             leases: &state.leases,
         };
         Ok(txn::run(&mut ops, req)?)
+    }
+
+    /// How many keys exist at the current revision (etcd's
+    /// `etcd_debugging_mvcc_keys_total`).
+    pub fn live_key_count(&self) -> u64 {
+        self.read_state().index.live_key_count()
     }
 
     /// The revision of the last write (1 on an empty store).
@@ -446,7 +454,7 @@ impl Store {
         let txn = self.db().begin_read().map_err(read_error)?;
         drop(state);
         let table = txn.open_table(backend::KV).map_err(read_error)?;
-        let hash = hash::hash_kv(&table, rev, compact, &keep)?;
+        let hash = metrics::timed_hash_kv(|| hash::hash_kv(&table, rev, compact, &keep))?;
         Ok(HashKv {
             hash,
             revision: current,
@@ -491,6 +499,10 @@ impl Store {
     /// equal on members holding the same data (not comparable with etcd's, which
     /// hashes its bbolt file).
     pub fn hash(&self) -> Result<u32, StoreError> {
+        metrics::timed_hash(|| self.hash_rows())
+    }
+
+    fn hash_rows(&self) -> Result<u32, StoreError> {
         let (current, compact) = {
             let state = self.read_state();
             (state.current_rev, state.compact_rev)
@@ -641,7 +653,7 @@ impl Store {
             .db
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        db.compact()
+        metrics::timed_defrag(|| db.compact())
             .map_err(|e| StoreError::Snapshot(format!("defragment: {e}")))?;
         drop(db);
         self.measure_size()

@@ -15,6 +15,7 @@ use cairn_proto::etcdserverpb::{
 use crate::compare;
 use crate::error::{Error, KvError};
 use crate::lease::Leases;
+use crate::metrics::OpCounts;
 use crate::range;
 use crate::view::{KvSource, View};
 use crate::write::{header, KvTable, WriteTxn};
@@ -95,7 +96,9 @@ pub(crate) fn run<O: KvOps>(ops: &mut O, rt: &TxnRequest) -> Result<TxnResponse,
         }
         check_requests(rt, &path, &mut |op| check_range(&view, op))?;
     }
-    let (mut resp, _) = apply(ops, rt, &path)?;
+    let mut counts = OpCounts::default();
+    let (mut resp, _) = apply(ops, rt, &path, &mut counts)?;
+    counts.record();
     resp.header = Some(header(ops.view().rev));
     Ok(resp)
 }
@@ -184,25 +187,36 @@ fn check_range<T: KvSource + ?Sized>(view: &View<'_, T>, op: &RequestOp) -> Resu
 }
 
 /// Runs the taken branch of `rt`; returns its response and the number of path
-/// entries its nested txns consumed.
+/// entries its nested txns consumed. `counts` gets the operations run (a
+/// compare counts as a range, as etcd's compares are reads).
 fn apply<O: KvOps>(
     ops: &mut O,
     rt: &TxnRequest,
     path: &[bool],
+    counts: &mut OpCounts,
 ) -> Result<(TxnResponse, usize), Error> {
     let ok = *path.first().ok_or_else(path_error)?;
+    counts.ranges += rt.compare.len() as u64;
     let mut rest = &path[1..];
     let mut consumed = 0;
     let mut responses = Vec::new();
     for op in branch(rt, ok) {
         let response = match &op.request {
-            Some(Op::RequestRange(r)) => Some(OpResp::ResponseRange(range::range(&ops.view(), r)?)),
-            Some(Op::RequestPut(p)) => Some(OpResp::ResponsePut(ops.put(p)?)),
+            Some(Op::RequestRange(r)) => {
+                counts.ranges += 1;
+                Some(OpResp::ResponseRange(range::range(&ops.view(), r)?))
+            }
+            Some(Op::RequestPut(p)) => {
+                counts.puts += 1;
+                counts.put_bytes += (p.key.len() + p.value.len()) as u64;
+                Some(OpResp::ResponsePut(ops.put(p)?))
+            }
             Some(Op::RequestDeleteRange(d)) => {
+                counts.deletes += 1;
                 Some(OpResp::ResponseDeleteRange(ops.delete_range(d)?))
             }
             Some(Op::RequestTxn(nested)) => {
-                let (resp, n) = apply(ops, nested, rest)?;
+                let (resp, n) = apply(ops, nested, rest, counts)?;
                 consumed += n + 1;
                 rest = rest.get(n + 1..).ok_or_else(path_error)?;
                 Some(OpResp::ResponseTxn(resp))

@@ -255,7 +255,10 @@ impl RaftNode {
                         // A revocation refused when applied (while the CORRUPT
                         // alarm is raised) fails as a lost proposal does.
                         let failure = match node.propose(revoke).await {
-                            Ok(applied) if applied.error_code == 0 => None,
+                            Ok(applied) if applied.error_code == 0 => {
+                                crate::metrics::LEASES_EXPIRED.inc();
+                                None
+                            }
                             Ok(applied) => Some(applied.error_message),
                             Err(e) => Some(e.to_string()),
                         };
@@ -350,6 +353,7 @@ impl RaftNode {
             });
         }
         if renew {
+            crate::metrics::LEASES_RENEWED.inc();
             clocks.expiries.insert(id, now + ttl);
             self.inner
                 .lessor

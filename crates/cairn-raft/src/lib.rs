@@ -15,6 +15,7 @@ pub mod leadership;
 pub mod lessor;
 pub mod log_store;
 pub mod membership;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peer_hash;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::metrics::PeerTraffic;
 use crate::node::MEMBER_REMOVED;
 use crate::peer_lane::{Kind, LaneClient, LaneError};
 use crate::snapshot_data::SnapshotData;
@@ -201,6 +202,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             cluster_id: self.cluster_id,
             member_id: self.member_id,
             target,
+            traffic: PeerTraffic::new(self.member_id, target),
             urls: node.peer_urls.clone(),
             channels: self.channels.clone(),
             stop: self.stop.clone(),
@@ -213,6 +215,7 @@ pub struct PeerConnection {
     cluster_id: u64,
     member_id: MemberId,
     target: MemberId,
+    traffic: PeerTraffic,
     urls: Vec<String>,
     channels: PeerChannels,
     stop: StopSignal,
@@ -223,14 +226,18 @@ fn unreachable(msg: impl Into<String>) -> Unreachable<TypeConfig> {
 }
 
 impl PeerConnection {
+    /// Sends one Raft message; `heartbeat` ones are timed as round trips.
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         rpc: RaftRpc,
         req: &Req,
         timeout: Duration,
+        heartbeat: bool,
     ) -> Result<Resp, RPCError<TypeConfig>> {
         let payload = bincode::serialize(req)
             .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))?;
+        let sent = payload.len();
+        let started = std::time::Instant::now();
         let msg = RaftMessage {
             cluster_id: self.cluster_id,
             from_member_id: self.member_id,
@@ -242,6 +249,7 @@ impl PeerConnection {
             .raft(&self.urls, msg, timeout)
             .await
             .map_err(|status| {
+                self.traffic.failed(heartbeat);
                 if status.message().starts_with(MEMBER_REMOVED) {
                     self.stop.stop(MEMBER_REMOVED);
                 }
@@ -259,6 +267,8 @@ impl PeerConnection {
                 );
                 RPCError::Unreachable(unreachable(msg))
             })?;
+        self.traffic
+            .answered(sent, reply.payload.len(), started.elapsed(), heartbeat);
         bincode::deserialize(&reply.payload)
             .map_err(|e| RPCError::Network(NetworkError::new(&AnyError::error(e.to_string()))))
     }
@@ -272,7 +282,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::AppendEntries, &rpc, option.hard_ttl())
+        let heartbeat = rpc.entries.is_empty();
+        self.call(RaftRpc::AppendEntries, &rpc, option.hard_ttl(), heartbeat)
             .await
     }
 
@@ -281,7 +292,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::Vote, &rpc, option.hard_ttl()).await
+        self.call(RaftRpc::Vote, &rpc, option.hard_ttl(), false)
+            .await
     }
 
     async fn pre_vote(
@@ -289,7 +301,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::PreVote, &rpc, option.hard_ttl()).await
+        self.call(RaftRpc::PreVote, &rpc, option.hard_ttl(), false)
+            .await
     }
 
     async fn full_snapshot(
@@ -341,6 +354,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 RaftRpc::SnapshotChunk,
                 &chunk,
                 timeout,
+                false,
             );
             let reply = tokio::select! {
                 closed = &mut cancel => return Err(StreamingError::Closed(closed)),
@@ -366,7 +380,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(RaftRpc::TransferLeader, &req, option.hard_ttl())
+        self.call(RaftRpc::TransferLeader, &req, option.hard_ttl(), false)
             .await
     }
 }

@@ -302,7 +302,28 @@ impl RaftNode {
         node.spawn_promoter();
         node.spawn_removal_monitor();
         node.spawn_lease_expiry();
+        node.spawn_leader_counter();
         Ok(node)
+    }
+
+    /// Counts each new leader this member learns of
+    /// (`etcd_server_leader_changes_seen_total`), as etcd counts them: every
+    /// time the known leader becomes a member other than the last one known.
+    fn spawn_leader_counter(&self) {
+        let mut server = self.inner.raft.server_metrics();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let leader = server.borrow_watched().current_leader;
+                if leader.is_some() && leader != last {
+                    crate::metrics::LEADER_CHANGES.inc();
+                    last = leader;
+                }
+                if server.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Makes applied state durable once a second (etcd's backend batch commit), so a
@@ -474,9 +495,10 @@ impl RaftNode {
     /// Proposes a write and returns its result once applied; goes through the
     /// leader when this member is a follower.
     pub async fn propose(&self, req: InternalRequest) -> Result<InternalResponse, ProposeError> {
+        let pending = crate::metrics::PendingProposal::start();
         let deadline = Instant::now() + self.inner.request_timeout;
         let req = &req;
-        retry_until(deadline, || async move {
+        let outcome = retry_until(deadline, || async move {
             match self.inner.raft.client_write(Request(req.clone())).await {
                 Ok(r) => Attempt::Done(Ok(r.data.0)),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -519,7 +541,8 @@ impl RaftNode {
                 Err(RaftError::Fatal(_)) => Attempt::Done(Err(ProposeError::Stopped)),
             }
         })
-        .await
+        .await;
+        pending.finish(outcome)
     }
 
     /// Leader side of a forwarded proposal: propose here or say we are not the leader.
@@ -624,6 +647,7 @@ impl RaftNode {
             }
         })
         .await
+        .inspect_err(|_| crate::metrics::READ_INDEXES_FAILED.inc())
     }
 
     /// One ReadIndex round: on the leader, confirm leadership with a quorum (and

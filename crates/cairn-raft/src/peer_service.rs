@@ -125,10 +125,9 @@ fn raft_status(e: impl std::fmt::Display) -> Status {
     Status::unavailable(e.to_string())
 }
 
-#[tonic::async_trait]
-impl Peer for PeerService {
-    async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let msg = request.into_inner();
+impl PeerService {
+    /// One Raft message from a peer, answered.
+    async fn serve_raft(&self, msg: RaftMessage) -> Result<Response<RaftMessage>, Status> {
         self.check_cluster(msg.cluster_id)?;
         if self.node.is_removed_member(msg.from_member_id) {
             return Err(Status::failed_precondition(format!(
@@ -193,6 +192,17 @@ impl Peer for PeerService {
                 msg.rpc
             ))),
         }
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let msg = request.into_inner();
+        let (from, received) = (msg.from_member_id, msg.payload.len());
+        let answer = self.serve_raft(msg).await?;
+        crate::metrics::peer_message_served(from, received, answer.get_ref().payload.len());
+        Ok(answer)
     }
 
     async fn lease_clock(

@@ -25,6 +25,8 @@ use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::metrics;
+
 const SEGMENT_SUFFIX: &str = ".seg";
 const TEMP_SUFFIX: &str = ".seg.tmp";
 const HEADER_BYTES: usize = 9;
@@ -341,8 +343,9 @@ impl SegmentLog {
                 .map_err(|e| with_path(&path, e))?;
             reserve_blocks(&file, &path, 0, self.segment_target);
             file.write_all_at(buf, 0)
-                .and_then(|()| file.sync_data())
+                .and_then(|()| metrics::timed_log_sync(|| file.sync_data()))
                 .map_err(|e| with_path(&path, e))?;
+            metrics::log_written(buf.len());
             sync_dir(&self.dir)?;
             self.segments.push(Segment {
                 first_index,
@@ -359,8 +362,9 @@ impl SegmentLog {
         segment
             .file
             .write_all_at(buf, segment.len)
-            .and_then(|()| segment.file.sync_data())
+            .and_then(|()| metrics::timed_log_sync(|| segment.file.sync_data()))
             .map_err(|e| with_path(&segment.path, e))?;
+        metrics::log_written(buf.len());
         let base = segment.len;
         segment
             .offsets

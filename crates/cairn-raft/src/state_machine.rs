@@ -226,7 +226,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     },
                 })
                 .collect();
+            let started = std::time::Instant::now();
             let results = store.apply_batch(&apply, &raft_state);
+            crate::metrics::applied(started.elapsed());
             (results, batch)
         });
         let results = results.map_err(io_other)?;
@@ -273,8 +275,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let mut cached = self.applied.lock().await;
         let store = self.store.clone();
-        tokio::task::block_in_place(|| store.install_snapshot_from(snapshot.data()))
-            .map_err(io_other)?;
+        crate::metrics::SNAPSHOT_APPLY_IN_PROGRESS.set(1);
+        let installed =
+            tokio::task::block_in_place(|| store.install_snapshot_from(snapshot.data()));
+        crate::metrics::SNAPSHOT_APPLY_IN_PROGRESS.set(0);
+        installed.map_err(io_other)?;
         *cached = stored_applied(&self.store)?;
         self.publish_removed(&cached);
         // The store holds it now, durably; the receiver removes the file.

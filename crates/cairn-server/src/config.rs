@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub listen_client_urls: Vec<Url>,
     /// `--listen-metrics-urls`: extra listeners for `/health` and `/metrics`.
     pub listen_metrics_urls: Vec<Url>,
+    /// `--metrics extensive`: gRPC calls are timed (`grpc_server_handling_seconds`);
+    /// any other value is etcd's `basic`.
+    pub metrics_extensive: bool,
     pub advertise_client_urls: Vec<Url>,
     pub listen_peer_urls: Vec<Url>,
     pub initial_advertise_peer_urls: Vec<Url>,
@@ -414,6 +417,7 @@ fn build(raw: RawFlags) -> Result<ServerConfig, ConfigError> {
         data_dir,
         listen_client_urls,
         listen_metrics_urls,
+        metrics_extensive: get("metrics") == Some("extensive"),
         advertise_client_urls,
         listen_peer_urls,
         initial_advertise_peer_urls,

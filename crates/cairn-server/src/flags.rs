@@ -130,7 +130,7 @@ pub const FLAGS: &[FlagSpec] = &[
     uv("bcrypt-cost"),
     uv("auth-token-ttl"),
     ub("enable-pprof"),
-    uv("metrics"),
+    v("metrics"),
     uv("log-outputs"),
     ub("enable-log-rotation"),
     uv("log-rotation-config-json"),

@@ -71,12 +71,26 @@ impl HealthQuery {
 /// `serializable=true`, when a local read succeeds.
 async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> impl IntoResponse {
     let query = HealthQuery::parse(query.as_deref());
-    let unhealthy = |reason: &str| {
-        json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"health": "false", "reason": reason}),
-        )
-    };
+    match unhealthy_because(&ctx, &query).await {
+        None => {
+            crate::metrics::HEALTH.success.inc();
+            json(
+                StatusCode::OK,
+                serde_json::json!({"health": "true", "reason": ""}),
+            )
+        }
+        Some(reason) => {
+            crate::metrics::HEALTH.failures.inc();
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"health": "false", "reason": reason}),
+            )
+        }
+    }
+}
+
+/// Why `/health` fails, in etcd's words; `None` when healthy.
+async fn unhealthy_because(ctx: &ServerContext, query: &HealthQuery) -> Option<&'static str> {
     let store = ctx.node.store();
     for (_, alarm) in store.alarms() {
         let name = AlarmType::try_from(alarm)
@@ -85,26 +99,22 @@ async fn health(State(ctx): State<ServerContext>, RawQuery(query): RawQuery) -> 
         if query.excluded.contains(name) {
             continue;
         }
-        return unhealthy(match name {
+        return Some(match name {
             "NOSPACE" => "ALARM NOSPACE",
             "CORRUPT" => "ALARM CORRUPT",
             _ => "ALARM UNKNOWN",
         });
     }
     let read = if query.serializable {
-        local_read(&ctx)
+        local_read(ctx)
     } else {
-        linearizable_read(&ctx).await
+        linearizable_read(ctx).await
     };
     match read {
-        Ok(()) => {}
-        Err(ReadFailed::NoLeader) => return unhealthy("RAFT NO LEADER"),
-        Err(ReadFailed::Error(_)) => return unhealthy("QGET ERROR"),
+        Ok(()) => None,
+        Err(ReadFailed::NoLeader) => Some("RAFT NO LEADER"),
+        Err(ReadFailed::Error(_)) => Some("QGET ERROR"),
     }
-    json(
-        StatusCode::OK,
-        serde_json::json!({"health": "true", "reason": ""}),
-    )
 }
 
 /// Why a health check's read failed.
@@ -159,29 +169,18 @@ async fn version() -> impl IntoResponse {
 }
 
 async fn metrics(State(ctx): State<ServerContext>) -> impl IntoResponse {
-    let s = ctx.node.status();
-    let store = ctx.node.store();
-    let body = format!(
-        "# TYPE etcd_server_has_leader gauge\netcd_server_has_leader {}\n\
-         # TYPE etcd_server_is_leader gauge\netcd_server_is_leader {}\n\
-         # TYPE etcd_server_proposals_committed_total gauge\netcd_server_proposals_committed_total {}\n\
-         # TYPE etcd_server_proposals_applied_total gauge\netcd_server_proposals_applied_total {}\n\
-         # TYPE etcd_mvcc_db_total_size_in_bytes gauge\netcd_mvcc_db_total_size_in_bytes {}\n\
-         # TYPE etcd_debugging_mvcc_current_revision gauge\netcd_debugging_mvcc_current_revision {}\n\
-         # TYPE etcd_debugging_mvcc_compact_revision gauge\netcd_debugging_mvcc_compact_revision {}\n",
-        u8::from(s.leader.is_some()),
-        u8::from(s.leader == Some(ctx.node.member_id())),
-        s.commit_index,
-        s.applied_index,
-        store.db_size(),
-        store.current_revision(),
-        store.compact_revision(),
-    );
-    (
-        StatusCode::OK,
-        [("content-type", "text/plain; version=0.0.4")],
-        body,
-    )
+    match crate::metrics::render(&ctx) {
+        Ok(body) => (
+            StatusCode::OK,
+            [("content-type", crate::metrics::CONTENT_TYPE)],
+            body,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "text/plain; charset=utf-8")],
+            format!("cannot render metrics: {e}\n"),
+        ),
+    }
 }
 
 #[cfg(test)]

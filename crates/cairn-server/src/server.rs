@@ -241,6 +241,9 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
         }
     }
 
+    if cfg.metrics_extensive {
+        crate::grpc_metrics::time_calls();
+    }
     // `/health` and `/metrics` on the metrics URLs from now on, as etcd
     // serves them (https ones with the client TLS flags).
     let mut metrics_listeners = Vec::new();
@@ -308,6 +311,7 @@ pub async fn run(mut cfg: ServerConfig) -> Result<RunEnd> {
     ))
     .add_service(AuthServer::new(AuthService::new(ctx.clone())))
     .into_axum_router()
+    .layer(crate::grpc_metrics::GrpcMetricsLayer)
     .merge(crate::http::routes(ctx.clone()));
     // Served only by a member that opens its port before publishing (below);
     // a member that published first serves `app` without the gate's

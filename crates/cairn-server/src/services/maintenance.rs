@@ -173,13 +173,14 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
+        let started = std::time::Instant::now();
         let node = self.ctx.node.clone();
         let db = tokio::task::spawn_blocking(move || crate::etcd_snapshot::build(&node))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("etcdserver: snapshot: {e:#}")))?;
         Ok(Response::new(Box::pin(tokio_stream::iter(
-            SnapshotChunks::new(db.into()),
+            SnapshotChunks::new(db.into(), started),
         ))))
     }
 }
@@ -192,14 +193,18 @@ struct SnapshotChunks {
     sent: usize,
     /// `None` once the digest is sent.
     hasher: Option<Sha256>,
+    /// When the request came: the time to the digest is the snapshot's
+    /// duration (`etcd_disk_backend_snapshot_duration_seconds`).
+    started: std::time::Instant,
 }
 
 impl SnapshotChunks {
-    fn new(db: Bytes) -> SnapshotChunks {
+    fn new(db: Bytes, started: std::time::Instant) -> SnapshotChunks {
         SnapshotChunks {
             db,
             sent: 0,
             hasher: Some(Sha256::new()),
+            started,
         }
     }
 }
@@ -222,6 +227,7 @@ impl Iterator for SnapshotChunks {
             }));
         }
         let digest = self.hasher.take()?.finalize().to_vec();
+        crate::metrics::SNAPSHOT_SECONDS.observe(self.started.elapsed().as_secs_f64());
         Some(Ok(SnapshotResponse {
             remaining_bytes: 0,
             blob: digest.into(),

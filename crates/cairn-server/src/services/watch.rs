@@ -7,6 +7,7 @@
 //! by the outgoing buffer below.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use cairn_mvcc::History;
@@ -16,6 +17,7 @@ use cairn_proto::etcdserverpb::watch_server::Watch;
 use cairn_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use cairn_proto::mvccpb::event::EventType;
 use cairn_proto::mvccpb::Event;
+use prometheus::{IntCounter, IntGauge};
 use prost::Message;
 use tokio::sync::mpsc;
 use tonic::codegen::BoxStream;
@@ -62,10 +64,12 @@ impl Watch for WatchService {
         let require_leader = wants_leader(&request);
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(OUT_BUFFER);
+        WATCH_METRICS.streams.inc();
         let stream = WatchStream {
             ctx: self.ctx.clone(),
             out: tx,
             watchers: BTreeMap::new(),
+            counted_watchers: 0,
             next_auto_id: 0,
             require_leader,
         };
@@ -73,6 +77,39 @@ impl Watch for WatchService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// etcd's watch metrics: open streams and watchers, events sent.
+pub struct WatchMetrics {
+    streams: IntGauge,
+    watchers: IntGauge,
+    events: IntCounter,
+}
+
+pub static WATCH_METRICS: LazyLock<WatchMetrics> = LazyLock::new(|| WatchMetrics {
+    streams: IntGauge::new(
+        "etcd_debugging_mvcc_watch_stream_total",
+        "Open watch streams.",
+    )
+    .expect("a valid gauge name"),
+    watchers: IntGauge::new(
+        "etcd_debugging_mvcc_watcher_total",
+        "Watchers on all open watch streams.",
+    )
+    .expect("a valid gauge name"),
+    events: IntCounter::new(
+        "etcd_debugging_mvcc_events_total",
+        "Events sent to watchers.",
+    )
+    .expect("a valid counter name"),
+});
+
+impl WatchMetrics {
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.streams.clone()))?;
+        registry.register(Box::new(self.watchers.clone()))?;
+        registry.register(Box::new(self.events.clone()))
     }
 }
 
@@ -136,8 +173,17 @@ struct WatchStream {
     ctx: ServerContext,
     out: Outbound,
     watchers: BTreeMap<i64, Watcher>,
+    /// How many of `watchers` the watcher gauge counts.
+    counted_watchers: i64,
     next_auto_id: i64,
     require_leader: bool,
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        WATCH_METRICS.streams.dec();
+        WATCH_METRICS.watchers.sub(self.counted_watchers);
+    }
 }
 
 /// Why a stream stopped: the client went away (or the stream must end with an error
@@ -176,6 +222,16 @@ impl WatchStream {
             if step.is_err() {
                 return;
             }
+            self.count_watchers();
+        }
+    }
+
+    /// Brings the watcher gauge up to date with this stream's watchers.
+    fn count_watchers(&mut self) {
+        let now = self.watchers.len() as i64;
+        if now != self.counted_watchers {
+            WATCH_METRICS.watchers.add(now - self.counted_watchers);
+            self.counted_watchers = now;
         }
     }
 
@@ -375,6 +431,7 @@ impl WatchStream {
                         }
                     }
                     for (revision, events) in batches {
+                        WATCH_METRICS.events.inc_by(events.len() as u64);
                         let resp = WatchResponse {
                             header: Some(self.ctx.header(revision)),
                             watch_id: id,
