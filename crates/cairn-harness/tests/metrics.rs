@@ -12,7 +12,8 @@
 //! - The follower's gRPC counters: exactly 53 Put calls started, handled OK
 //!   and timed (`--metrics extensive`) with one message each way, a Range at a future revision handled as
 //!   `OutOfRange`, client bytes both ways; an open watch shows in the stream
-//!   and watcher gauges, its events in the events counter.
+//!   and watcher gauges, its events in the events counter, and once the
+//!   client drops it, it is handled as `Canceled`.
 //! - Peer traffic: bytes both ways between the leader and each follower,
 //!   heartbeat round trips timed, each follower active from the leader.
 //! - A snapshot from each member is timed once on it; `/health` is counted.
@@ -336,7 +337,7 @@ async fn metrics_scenario(server: PathBuf) {
         ids.push(member_id(&cluster, i).await);
     }
     // etcd times its peers' round trips 5 s after they are added.
-    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_secs(9).saturating_sub(started.elapsed())).await;
 
     let mut before = Vec::new();
     for i in 0..3 {
@@ -558,6 +559,12 @@ async fn metrics_scenario(server: PathBuf) {
     assert_eq!(delta(follower, "grpc_server_started_total", &watch), 1.0);
     assert!(delta(follower, "grpc_server_msg_sent_total", &watch) >= 2.0);
     assert!(delta(follower, "grpc_server_msg_received_total", &watch) >= 1.0);
+    let watch_canceled = [watch[0], watch[1], ("grpc_code", "Canceled")];
+    assert_eq!(
+        delta(follower, "grpc_server_handled_total", &watch_canceled),
+        1.0,
+        "{server_name}: the watch the client dropped"
+    );
     assert!(delta(follower, "etcd_debugging_mvcc_events_total", &[]) >= 3.0);
     assert!(
         delta(

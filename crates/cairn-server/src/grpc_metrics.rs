@@ -9,7 +9,7 @@
 //! A tower layer around the client router: it finds the method from the path,
 //! counts the messages of both bodies from gRPC's length-prefixed framing
 //! (so streams are counted message by message), and takes the status code
-//! from the trailers, or from the headers of a trailers-only answer. A stream
+//! from the trailers, or from the headers of a trailers-only answer. A call
 //! the client drops before its status is counted as `Canceled`, as grpc-go
 //! reports it. Requests that are not gRPC (`/health`, ...) pass untouched.
 
@@ -316,12 +316,8 @@ where
                     Body::new(Counted {
                         inner: body,
                         messages: MessageCounter::default(),
-                        call: Call {
-                            counters: m,
-                            started: None,
-                        },
-                        direction: Direction::Received,
-                        finished: true,
+                        counters: m,
+                        call: None,
                     })
                 })
             }
@@ -331,6 +327,7 @@ where
             call: method.map(|counters| Call {
                 counters,
                 started: TIMED.load(Ordering::Relaxed).then(Instant::now),
+                finished: false,
             }),
         }
     }
@@ -381,24 +378,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = std::task::ready!(this.inner.poll(cx))?;
-        let Some(call) = this.call.take() else {
+        let Some(mut call) = this.call.take() else {
             return Poll::Ready(Ok(response));
         };
         // A trailers-only answer (an error) carries its status in the headers.
-        let finished = match status_code(response.headers()) {
-            Some(code) => {
-                call.finish(code);
-                true
-            }
-            None => false,
-        };
+        if let Some(code) = status_code(response.headers()) {
+            call.finish(code);
+        }
         Poll::Ready(Ok(response.map(|body| {
             Body::new(Counted {
                 inner: body,
                 messages: MessageCounter::default(),
-                call,
-                direction: Direction::Sent,
-                finished,
+                counters: call.counters,
+                call: Some(call),
             })
         })))
     }
@@ -416,20 +408,21 @@ fn status_code(headers: &HeaderMap) -> Option<usize> {
     Some(code)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Received,
-    Sent,
-}
-
-/// One call: its method's counters, and when it started if calls are timed.
+/// One call: its method's counters, when it started if calls are timed, and
+/// whether its status is counted. A call dropped before its status (the
+/// client went away, or cancelled a unary call) is counted as `Canceled`.
 struct Call {
     counters: &'static MethodCounters,
     started: Option<Instant>,
+    finished: bool,
 }
 
 impl Call {
-    fn finish(&self, code: usize) {
+    fn finish(&mut self, code: usize) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         self.counters.handled[code].inc();
         if let Some(started) = self.started {
             self.counters
@@ -439,36 +432,34 @@ impl Call {
     }
 }
 
-/// A request or response body whose gRPC messages are counted as they pass.
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.finish(CANCELED);
+    }
+}
+
+/// A request body (`call` is `None`) or a response body whose gRPC messages
+/// are counted as they pass.
 struct Counted {
     inner: Body,
     messages: MessageCounter,
-    call: Call,
-    direction: Direction,
-    /// Whether the call's status is counted (always, for a request body).
-    finished: bool,
+    counters: &'static MethodCounters,
+    /// The call a response body ends with its trailers.
+    call: Option<Call>,
 }
 
 impl Counted {
     fn count(&mut self, data: &[u8]) {
-        let (method, direction) = (self.call.counters, self.direction);
-        self.messages.feed(data, |len| match direction {
-            Direction::Received => {
+        let (method, sent) = (self.counters, self.call.is_some());
+        self.messages.feed(data, |len| {
+            if sent {
+                method.sent.inc();
+                FAMILIES.sent_bytes.inc_by(len);
+            } else {
                 method.received.inc();
                 FAMILIES.received_bytes.inc_by(len);
             }
-            Direction::Sent => {
-                method.sent.inc();
-                FAMILIES.sent_bytes.inc_by(len);
-            }
         });
-    }
-
-    fn finish(&mut self, code: usize) {
-        if !self.finished {
-            self.finished = true;
-            self.call.finish(code);
-        }
     }
 }
 
@@ -486,8 +477,8 @@ impl http_body::Body for Counted {
             if let Some(data) = frame.data_ref() {
                 this.count(data);
             } else if let Some(trailers) = frame.trailers_ref() {
-                if this.direction == Direction::Sent {
-                    this.finish(status_code(trailers).unwrap_or(UNKNOWN));
+                if let Some(call) = &mut this.call {
+                    call.finish(status_code(trailers).unwrap_or(UNKNOWN));
                 }
             }
         }
@@ -500,13 +491,6 @@ impl http_body::Body for Counted {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        // An answer dropped before its trailers: the client went away.
-        self.finish(CANCELED);
     }
 }
 

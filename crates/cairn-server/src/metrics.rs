@@ -4,7 +4,7 @@
 //! the gauges that describe the member's state (leader, revisions, sizes, the
 //! process's memory and file descriptors) are read when scraped.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use prometheus::{
     exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec,
@@ -217,6 +217,10 @@ static METRICS: LazyLock<Result<Metrics, prometheus::Error>> = LazyLock::new(|| 
 
 /// The `/metrics` body: every metric in the Prometheus text format.
 pub fn render(ctx: &ServerContext) -> Result<String, String> {
+    /// One scrape at a time: the CPU counter is advanced by what /proc
+    /// says was added since the last scrape.
+    static SCRAPING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = SCRAPING.lock().unwrap_or_else(PoisonError::into_inner);
     let metrics = METRICS.as_ref().map_err(|e| e.to_string())?;
     metrics.state.update(ctx);
     let mut out = Vec::new();
