@@ -201,38 +201,50 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
 
 /// One method's counters, looked up once.
 struct MethodCounters {
+    labels: [&'static str; 3],
     started: IntCounter,
-    handling: Histogram,
+    /// With `--metrics extensive`.
+    handling: Option<Histogram>,
     received: IntCounter,
     sent: IntCounter,
-    /// By status code number.
-    handled: Vec<IntCounter>,
+    /// By status code number. `OK` is created with the others; the rest
+    /// when first counted (every series of every code would hold ~1 MiB).
+    handled: [OnceLock<IntCounter>; CODE_NAMES.len()],
     /// etcd's request type: "unary" or "stream".
     request_type: &'static str,
 }
 
-/// Every method by its path, `/<service>/<method>`. Building it creates every
-/// series at 0, as grpc-prometheus does for the registered services.
+impl MethodCounters {
+    fn handled(&self, code: usize) -> &IntCounter {
+        self.handled[code].get_or_init(|| {
+            let [kind, service, method] = self.labels;
+            FAMILIES
+                .handled
+                .with_label_values(&[kind, service, method, CODE_NAMES[code]])
+        })
+    }
+}
+
+/// Every method by its path, `/<service>/<method>`. Building it creates the
+/// method's series at 0, as grpc-prometheus does for the registered services
+/// (of `grpc_server_handled_total`, only the `OK` one).
 static METHODS: LazyLock<HashMap<String, MethodCounters, FnvBuildHasher>> = LazyLock::new(|| {
     let f = &*FAMILIES;
+    let timed = TIMED.load(Ordering::Relaxed);
     let mut methods = HashMap::default();
     for (service, list) in SERVICES {
         for (method, kind) in *list {
             let labels = [*kind, *service, *method];
             let counters = MethodCounters {
+                labels,
                 started: f.started.with_label_values(&labels),
-                handling: f.handling.with_label_values(&labels),
+                handling: timed.then(|| f.handling.with_label_values(&labels)),
                 received: f.received.with_label_values(&labels),
                 sent: f.sent.with_label_values(&labels),
-                handled: CODE_NAMES
-                    .iter()
-                    .map(|code| {
-                        f.handled
-                            .with_label_values(&[*kind, *service, *method, *code])
-                    })
-                    .collect(),
+                handled: [const { OnceLock::new() }; CODE_NAMES.len()],
                 request_type: if *kind == "unary" { "unary" } else { "stream" },
             };
+            counters.handled(0);
             methods.insert(format!("/{service}/{method}"), counters);
         }
     }
@@ -423,11 +435,9 @@ impl Call {
             return;
         }
         self.finished = true;
-        self.counters.handled[code].inc();
-        if let Some(started) = self.started {
-            self.counters
-                .handling
-                .observe(started.elapsed().as_secs_f64());
+        self.counters.handled(code).inc();
+        if let (Some(started), Some(handling)) = (self.started, &self.counters.handling) {
+            handling.observe(started.elapsed().as_secs_f64());
         }
     }
 }
@@ -576,15 +586,21 @@ mod tests {
     }
 
     #[test]
-    fn every_method_has_all_its_series() {
+    fn every_method_has_its_series_and_other_codes_come_when_counted() {
         let registry = Registry::new();
         register(&registry).expect("register");
-        let families = registry.gather();
-        let handled = families
-            .iter()
-            .find(|f| f.name() == "grpc_server_handled_total")
-            .expect("handled family");
+        let handled = |registry: &Registry| {
+            registry
+                .gather()
+                .iter()
+                .find(|f| f.name() == "grpc_server_handled_total")
+                .map_or(0, |f| f.get_metric().len())
+        };
         let methods: usize = SERVICES.iter().map(|(_, m)| m.len()).sum();
-        assert_eq!(handled.get_metric().len(), methods * CODE_NAMES.len());
+        assert_eq!(handled(&registry), methods, "OK for every method");
+        let range = METHODS.get("/etcdserverpb.KV/Range").expect("Range");
+        range.handled(11).inc();
+        assert_eq!(handled(&registry), methods + 1);
+        assert_eq!(CODE_NAMES[11], "OutOfRange");
     }
 }
