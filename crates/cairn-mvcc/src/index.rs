@@ -109,12 +109,7 @@ impl TreeIndex {
     /// Records a put of `key` at `rev`.
     pub(crate) fn put(&mut self, key: &[u8], rev: Revision) {
         match self.keys.get_mut(key) {
-            Some(ki) => {
-                if !ki.is_live() {
-                    self.live += 1;
-                }
-                ki.put(rev);
-            }
+            Some(ki) => put_counting(&mut self.live, ki, rev),
             None => {
                 let mut ki = KeyIndex::default();
                 ki.put(rev);
@@ -126,11 +121,9 @@ impl TreeIndex {
 
     /// Records a deletion of `key` at `rev`; false if the key was not live.
     pub(crate) fn tombstone(&mut self, key: &[u8], rev: Revision) -> bool {
-        let deleted = self.keys.get_mut(key).is_some_and(|ki| ki.tombstone(rev));
-        if deleted {
-            self.live -= 1;
-        }
-        deleted
+        self.keys
+            .get_mut(key)
+            .is_some_and(|ki| tombstone_counting(&mut self.live, ki, rev))
     }
 
     /// How many keys are live at the newest revision.
@@ -149,11 +142,11 @@ impl TreeIndex {
         create_revision: i64,
         version: i64,
     ) {
-        match self.keys.get(key) {
-            Some(_) if tombstone => {
-                self.tombstone(key, rev);
+        match self.keys.get_mut(key) {
+            Some(ki) if tombstone => {
+                tombstone_counting(&mut self.live, ki, rev);
             }
-            Some(_) => self.put(key, rev),
+            Some(ki) => put_counting(&mut self.live, ki, rev),
             None if tombstone => {}
             None => {
                 let created = Revision::new(create_revision, 0);
@@ -189,6 +182,24 @@ impl TreeIndex {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
+}
+
+/// A put into a known key's history; `live` counts it again if it was deleted.
+fn put_counting(live: &mut u64, ki: &mut KeyIndex, rev: Revision) {
+    if !ki.is_live() {
+        *live += 1;
+    }
+    ki.put(rev);
+}
+
+/// A deletion in a known key's history; `live` counts one key fewer if it
+/// was live. False if it was not.
+fn tombstone_counting(live: &mut u64, ki: &mut KeyIndex, rev: Revision) -> bool {
+    let deleted = ki.tombstone(rev);
+    if deleted {
+        *live -= 1;
+    }
+    deleted
 }
 
 #[cfg(test)]

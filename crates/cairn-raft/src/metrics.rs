@@ -234,8 +234,15 @@ fn hex(id: MemberId) -> String {
 }
 
 /// A Raft message received from `from` (`request` bytes) and answered
-/// (`answer` bytes).
-pub(crate) fn peer_message_served(from: MemberId, request: usize, answer: usize) {
+/// (`answer` bytes). A sender seen for the first time gets its series only if
+/// `is_member` says it is one: the ID comes from the network, and each new
+/// label value is memory kept for good.
+pub(crate) fn peer_message_served(
+    from: MemberId,
+    request: usize,
+    answer: usize,
+    is_member: impl FnOnce(MemberId) -> bool,
+) {
     /// Each peer's (received, sent) counters, looked up once.
     static SERVED: LazyLock<RwLock<HashMap<MemberId, (IntCounter, IntCounter)>>> =
         LazyLock::new(RwLock::default);
@@ -249,6 +256,9 @@ pub(crate) fn peer_message_served(from: MemberId, request: usize, answer: usize)
         .get(&from)
     {
         count(counters);
+        return;
+    }
+    if !is_member(from) {
         return;
     }
     let label = hex(from);

@@ -201,7 +201,9 @@ impl Peer for PeerService {
         let msg = request.into_inner();
         let (from, received) = (msg.from_member_id, msg.payload.len());
         let answer = self.serve_raft(msg).await?;
-        crate::metrics::peer_message_served(from, received, answer.get_ref().payload.len());
+        crate::metrics::peer_message_served(from, received, answer.get_ref().payload.len(), |id| {
+            self.node.members().iter().any(|m| m.id == id)
+        });
         Ok(answer)
     }
 

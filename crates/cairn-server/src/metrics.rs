@@ -32,7 +32,8 @@ struct StateGauges {
     process: crate::process_metrics::ProcessGauges,
 }
 
-fn gauge(name: &str, help: &str) -> IntGauge {
+/// An integer gauge with a fixed, valid name.
+pub(crate) fn gauge(name: &str, help: &str) -> IntGauge {
     IntGauge::new(name, help).expect("a valid gauge name")
 }
 

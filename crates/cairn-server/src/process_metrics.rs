@@ -4,7 +4,7 @@
 
 use prometheus::{Counter, Gauge, IntGauge, Registry};
 
-use crate::metrics::clamp;
+use crate::metrics::{clamp, gauge};
 
 /// Clock ticks per second in `/proc/<pid>/stat` (Linux's `USER_HZ`).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -21,10 +21,6 @@ pub struct ProcessGauges {
     fd_limit: IntGauge,
 }
 
-fn int_gauge(name: &str, help: &str) -> IntGauge {
-    IntGauge::new(name, help).expect("a valid gauge name")
-}
-
 fn float_gauge(name: &str, help: &str) -> Gauge {
     Gauge::new(name, help).expect("a valid gauge name")
 }
@@ -37,8 +33,8 @@ impl ProcessGauges {
                 "User and system CPU time spent, in seconds.",
             )
             .expect("a valid counter name"),
-            resident_bytes: int_gauge("process_resident_memory_bytes", "Resident memory size."),
-            virtual_bytes: int_gauge("process_virtual_memory_bytes", "Virtual memory size."),
+            resident_bytes: gauge("process_resident_memory_bytes", "Resident memory size."),
+            virtual_bytes: gauge("process_virtual_memory_bytes", "Virtual memory size."),
             virtual_max_bytes: float_gauge(
                 "process_virtual_memory_max_bytes",
                 "Largest virtual memory size allowed (the address space limit).",
@@ -47,10 +43,10 @@ impl ProcessGauges {
                 "process_start_time_seconds",
                 "Start time of the process, in seconds since the Unix epoch.",
             ),
-            open_fds: int_gauge("process_open_fds", "Open file descriptors."),
-            max_fds: int_gauge("process_max_fds", "Limit on open file descriptors."),
-            fd_used: int_gauge("os_fd_used", "Open file descriptors."),
-            fd_limit: int_gauge("os_fd_limit", "Limit on open file descriptors."),
+            open_fds: gauge("process_open_fds", "Open file descriptors."),
+            max_fds: gauge("process_max_fds", "Limit on open file descriptors."),
+            fd_used: gauge("os_fd_used", "Open file descriptors."),
+            fd_limit: gauge("os_fd_limit", "Limit on open file descriptors."),
         }
     }
 
