@@ -10,7 +10,8 @@
 //! duplicate watch IDs, an empty range, cancel and progress requests; lease
 //! grant (chosen ID, minimum TTL, too large TTL, duplicate ID), attach, keys,
 //! keep-alive (live and unknown), list, revoke deleting its keys in one
-//! revision, and a put with an unknown lease.
+//! revision, and a put with an unknown lease; a watch stream whose client
+//! half-closes it keeps delivering events.
 
 use std::time::Duration;
 
@@ -140,6 +141,13 @@ impl Stream {
         let mut lines = self.read(n).await;
         lines.sort();
         lines
+    }
+
+    /// Sends no more requests: the client half-closes the stream (dropping
+    /// the only sender ends the request stream).
+    fn half_close(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        self.tx = closed;
     }
 
     /// Asserts nothing more arrives for a moment (nothing unexpected was sent).
@@ -457,6 +465,21 @@ async fn script(cluster: &Cluster) -> Vec<String> {
     .await;
     log("start at compaction", s2.read(2).await);
     log("nothing more", s2.quiet().await);
+
+    // A client that sends its one request and half-closes (as grpcurl
+    // does): etcd keeps the watch going until the client goes away.
+    let mut s3 = Stream::open(
+        &c,
+        create(|w| {
+            w.key = b"h".to_vec();
+        }),
+    )
+    .await;
+    log("create, then half-close", s3.read(1).await);
+    s3.half_close();
+    log("half-closed stream stays open", s3.quiet().await);
+    kv.put(put("h", "after half-close", 0)).await.expect("put");
+    log("event on the half-closed stream", s3.read(1).await);
     out
 }
 

@@ -201,15 +201,22 @@ impl WatchStream {
         let mut leader_check = tokio::time::interval(Duration::from_millis(500));
         let mut leaderless_since: Option<Instant> = None;
         let out = self.out.clone();
+        let mut requests_open = true;
         loop {
             let behind = match self.deliver_once().await {
                 Ok(behind) => behind,
                 Err(Closed) => return,
             };
             let step = tokio::select! {
-                msg = inbound.message() => match msg {
+                msg = inbound.message(), if requests_open => match msg {
                     Ok(Some(req)) => self.handle(req).await,
-                    Ok(None) | Err(_) => Err(Closed),
+                    // The client sent its last request (half-close): as
+                    // etcd, its watchers go on until it goes away.
+                    Ok(None) => {
+                        requests_open = false;
+                        Ok(())
+                    }
+                    Err(_) => Err(Closed),
                 },
                 changed = revisions.changed() => changed.map_err(|_| Closed),
                 _ = progress.tick() => self.progress_tick().await,
